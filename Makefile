@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: GPL-2.0
+# Fastsocket for Linux 6.12: one entry point.
+#
+#   make demo            build, boot the patched kernel, show Fastsocket working
+#   make test            build everything, run all tests in the VM
+#   make kernel          patched test kernel (FLAVOR=bench for production)
+#   make vanilla         unpatched kernel with the bench config
+#   make module          fastsocket.ko for the test kernel
+#   make selftests       selftest binaries
+#   make tools           libfastsocket.so and the fastsocket CLI
+#   make export-patches  regenerate linux-patches/ from build/linux
+#   make checkpatch      scripts/checkpatch.pl --strict on the series
+#   make deps            install the Debian packages (as root)
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+FLAVOR ?= test
+KOBJ := $(BUILD)/obj-$(FLAVOR)
+MODULE := $(BUILD)/module-obj-$(FLAVOR)/fastsocket.ko
+
+DEB_PACKAGES := linux-source-6.12 build-essential flex bison bc cpio kmod \
+	libelf-dev libssl-dev xz-utils ccache git python3 qemu-system-x86 \
+	iproute2 ethtool procps util-linux nginx-light haproxy wrk \
+	gnuplot-nox linux-perf python3-ply
+
+all: kernel module selftests tools
+
+deps:
+	@tools/deps.sh $(DEB_PACKAGES)
+
+kernel: deps
+	tools/kernel.sh build $(FLAVOR)
+
+vanilla: deps
+	tools/kernel.sh build vanilla
+
+module: kernel
+	$(MAKE) -C module KDIR=$(KOBJ) OUT=$(dir $(MODULE))
+
+selftests: kernel
+	$(MAKE) -C selftests KOBJ=$(KOBJ)
+
+tools: deps
+	$(MAKE) -C tools
+
+test: kernel module selftests tools
+	@tools/run-tests.sh
+
+demo: kernel module tools
+	@tools/vm-run -t 900 -- $(TOP)/tools/demo.sh
+
+export-patches:
+	tools/kernel.sh export
+
+checkpatch:
+	tools/kernel.sh check
+
+clean:
+	$(MAKE) -C selftests clean
+	$(MAKE) -C tools clean
+	rm -rf $(BUILD)/obj-* $(BUILD)/module-* $(BUILD)/vm
+
+.PHONY: all deps kernel vanilla module selftests tools test demo \
+	export-patches checkpatch clean

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fastsocket.ko - control plane for the Fastsocket data path.
+ *
+ * Per network namespace it registers:
+ *   net.fastsocket.enabled      master switch (0/1)
+ *   net.fastsocket.<feature>    one switch per feature (0/1)
+ *   net.fastsocket.ports        listener port set, e.g. "80,443,8000-8100"
+ *   /proc/net/fastsocket        per-CPU statistics
+ * and arms in the kernel exactly the features that are switched on while
+ * the master switch is on. Unloading disarms every namespace; settings are
+ * not kept across a reload.
+ *
+ * A new namespace starts with everything off, unless the module was loaded
+ * with netns_inherit=1: then it starts as a copy of init_net's settings at
+ * the time of its creation (later changes to either stay separate).
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/sysctl.h>
+#include <net/fastsocket.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+
+/* sysctl slots: the master switch, then one per feature, then the ports */
+enum {
+	FSM_ENABLED,
+	FSM_FEATURE0,
+	FSM_PORTS = FSM_FEATURE0 + FASTSOCKET_F_MAX,
+	FSM_NR_SYSCTL,
+};
+
+struct fsm_net {
+	int			enabled;
+	int			feature[FASTSOCKET_F_MAX];
+	/* serialises switch writes with the arming they cause */
+	struct mutex		lock;
+	struct ctl_table_header	*sysctl;
+};
+
+static unsigned int fsm_net_id __read_mostly;
+
+static bool netns_inherit;
+module_param(netns_inherit, bool, 0444);
+MODULE_PARM_DESC(netns_inherit,
+		 "new network namespaces copy init_net's settings (default: N)");
+
+static struct fsm_net *fsm_pernet(struct net *net)
+{
+	return net_generic(net, fsm_net_id);
+}
+
+/* Context: process; fsm->lock held. */
+static int fsm_apply(struct net *net, struct fsm_net *fsm)
+{
+	unsigned long mask = 0;
+	int f;
+
+	if (fsm->enabled)
+		for (f = 0; f < FASTSOCKET_F_MAX; f++)
+			if (fsm->feature[f])
+				mask |= BIT(f);
+	return fastsocket_net_arm(net, mask);
+}
+
+/*
+ * A 0/1 switch: parse and range-check into a copy, so that bad input
+ * changes nothing, then arm what the new value asks for.
+ * Context: process (sysctl write or read).
+ */
+static int fsm_switch_handler(const struct ctl_table *table, int write,
+			      void *buffer, size_t *lenp, loff_t *ppos)
+{
+	struct net *net = table->extra2;
+	struct fsm_net *fsm = fsm_pernet(net);
+	int *slot = table->data;
+	struct ctl_table tmp = *table;
+	int val, err;
+
+	mutex_lock(&fsm->lock);
+	val = *slot;
+	tmp.data = &val;
+	tmp.extra1 = SYSCTL_ZERO;
+	tmp.extra2 = SYSCTL_ONE;
+	err = proc_dointvec_minmax(&tmp, write, buffer, lenp, ppos);
+	if (!err && write && val != *slot) {
+		int old = *slot;
+
+		*slot = val;
+		err = fsm_apply(net, fsm);
+		if (err)
+			*slot = old;
+	}
+	mutex_unlock(&fsm->lock);
+	return err;
+}
+
+static const struct ctl_table fsm_sysctl_template[FSM_NR_SYSCTL] = {
+	[FSM_ENABLED] = {
+		.procname	= "enabled",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= fsm_switch_handler,
+	},
+	[FSM_FEATURE0 + FASTSOCKET_F_LISTEN] = {
+		.procname	= "listen",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= fsm_switch_handler,
+	},
+	[FSM_FEATURE0 + FASTSOCKET_F_ESTABLISHED] = {
+		.procname	= "established",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= fsm_switch_handler,
+	},
+	[FSM_FEATURE0 + FASTSOCKET_F_STEERING] = {
+		.procname	= "steering",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= fsm_switch_handler,
+	},
+	[FSM_FEATURE0 + FASTSOCKET_F_VFS_LIGHT] = {
+		.procname	= "vfs_light",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= fsm_switch_handler,
+	},
+	[FSM_PORTS] = {
+		.procname	= "ports",
+		.maxlen		= FASTSOCKET_PORTS,
+		.mode		= 0644,
+		.proc_handler	= proc_do_large_bitmap,
+	},
+};
+
+/* /proc/net/fastsocket: a header line, one line per possible CPU, a total. */
+static int fsm_stats_show(struct seq_file *seq, void *v)
+{
+	struct net *net = seq_file_single_net(seq);
+	struct fastsocket_net *fn = fastsocket_pernet(net);
+	unsigned long total[FASTSOCKET_STAT_MAX] = {};
+	int cpu, s;
+
+	seq_puts(seq, "cpu");
+	for (s = 0; s < FASTSOCKET_STAT_MAX; s++)
+		seq_printf(seq, " %s", fastsocket_stat_names[s]);
+	seq_putc(seq, '\n');
+
+	for_each_possible_cpu(cpu) {
+		const struct fastsocket_stats *st = per_cpu_ptr(fn->stats, cpu);
+
+		if (!cpu_online(cpu))
+			continue;
+		seq_printf(seq, "%d", cpu);
+		for (s = 0; s < FASTSOCKET_STAT_MAX; s++) {
+			/* Pairs with this_cpu_inc() in fastsocket_stat_inc(). */
+			unsigned long c = READ_ONCE(st->cnt[s]);
+
+			total[s] += c;
+			seq_printf(seq, " %lu", c);
+		}
+		seq_putc(seq, '\n');
+	}
+
+	seq_puts(seq, "total");
+	for (s = 0; s < FASTSOCKET_STAT_MAX; s++)
+		seq_printf(seq, " %lu", total[s]);
+	seq_putc(seq, '\n');
+	return 0;
+}
+
+/*
+ * Start @net as a copy of init_net's settings.
+ * Context: process, pernet_ops_rwsem held; @net is not visible yet.
+ */
+static void fsm_inherit(struct net *net, struct fsm_net *fsm)
+{
+	struct fsm_net *ifsm = fsm_pernet(&init_net);
+
+	mutex_lock(&ifsm->lock);
+	fsm->enabled = ifsm->enabled;
+	memcpy(fsm->feature, ifsm->feature, sizeof(fsm->feature));
+	bitmap_copy(fastsocket_pernet(net)->ports,
+		    fastsocket_pernet(&init_net)->ports, FASTSOCKET_PORTS);
+	mutex_unlock(&ifsm->lock);
+
+	mutex_lock(&fsm->lock);
+	fsm_apply(net, fsm);
+	mutex_unlock(&fsm->lock);
+}
+
+/* Context: process, pernet_ops_rwsem held. */
+static int __net_init fsm_net_init(struct net *net)
+{
+	struct fastsocket_net *fn = fastsocket_pernet(net);
+	struct fsm_net *fsm = fsm_pernet(net);
+	struct ctl_table *tbl;
+	int i;
+
+	mutex_init(&fsm->lock);
+	tbl = kmemdup(fsm_sysctl_template, sizeof(fsm_sysctl_template),
+		      GFP_KERNEL);
+	if (!tbl)
+		return -ENOMEM;
+	tbl[FSM_ENABLED].data = &fsm->enabled;
+	for (i = 0; i < FASTSOCKET_F_MAX; i++)
+		tbl[FSM_FEATURE0 + i].data = &fsm->feature[i];
+	for (i = 0; i < FSM_PORTS; i++)
+		tbl[i].extra2 = net;
+	tbl[FSM_PORTS].data = &fn->ports;
+
+	fsm->sysctl = register_net_sysctl_sz(net, "net/fastsocket", tbl,
+					     ARRAY_SIZE(fsm_sysctl_template));
+	if (!fsm->sysctl)
+		goto err_free;
+	if (!proc_create_net_single("fastsocket", 0444, net->proc_net,
+				    fsm_stats_show, NULL))
+		goto err_sysctl;
+	if (netns_inherit && !net_eq(net, &init_net))
+		fsm_inherit(net, fsm);
+	return 0;
+
+err_sysctl:
+	unregister_net_sysctl_table(fsm->sysctl);
+err_free:
+	kfree(tbl);
+	return -ENOMEM;
+}
+
+/*
+ * Disarm @net and forget its settings, so that a reload starts from the
+ * defaults. Context: process, pernet_ops_rwsem held.
+ */
+static void __net_exit fsm_net_exit(struct net *net)
+{
+	struct fastsocket_net *fn = fastsocket_pernet(net);
+	struct fsm_net *fsm = fsm_pernet(net);
+	const struct ctl_table *tbl = fsm->sysctl->ctl_table_arg;
+
+	remove_proc_entry("fastsocket", net->proc_net);
+	unregister_net_sysctl_table(fsm->sysctl);
+	kfree(tbl);
+	fastsocket_net_arm(net, 0);
+	bitmap_zero(fn->ports, FASTSOCKET_PORTS);
+	mutex_destroy(&fsm->lock);
+}
+
+static struct pernet_operations fsm_net_ops = {
+	.init	= fsm_net_init,
+	.exit	= fsm_net_exit,
+	.id	= &fsm_net_id,
+	.size	= sizeof(struct fsm_net),
+};
+
+static int __init fsm_init(void)
+{
+	int err;
+
+	err = register_pernet_subsys(&fsm_net_ops);
+	if (err)
+		return err;
+	pr_info("loaded: features off until net.fastsocket.enabled=1\n");
+	return 0;
+}
+
+static void __exit fsm_exit(void)
+{
+	unregister_pernet_subsys(&fsm_net_ops);
+	pr_info("unloaded: data path disarmed\n");
+}
+
+module_init(fsm_init);
+module_exit(fsm_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Fastsocket control plane: net.fastsocket sysctls and statistics");

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the Fastsocket selftests: network namespaces, the
+ * net.fastsocket sysctls, /proc/net/fastsocket and a loopback workload.
+ */
+#ifndef FS_UTIL_H
+#define FS_UTIL_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef TCP_FASTSOCKET
+#define TCP_FASTSOCKET		100
+#define TCP_FASTSOCKET_DEFAULT	0
+#define TCP_FASTSOCKET_ON	1
+#define TCP_FASTSOCKET_OFF	2
+#endif
+
+#define FS_SYSCTL_DIR	"/proc/sys/net/fastsocket"
+#define FS_STATS	"/proc/net/fastsocket"
+
+static const char *const fs_switches[] = {
+	"enabled", "listen", "established", "steering", "vfs_light",
+};
+
+#define FS_NR_SWITCHES	(sizeof(fs_switches) / sizeof(fs_switches[0]))
+
+static inline bool fs_present(void)
+{
+	return access(FS_SYSCTL_DIR "/enabled", F_OK) == 0;
+}
+
+/* Bring up lo in the current netns. Returns 0 or -errno. */
+static inline int fs_lo_up(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int fd, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) ||
+	    (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr)))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* Move the caller into a fresh netns with lo up. Returns 0 or -errno. */
+static inline int fs_new_netns(void)
+{
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	return fs_lo_up();
+}
+
+/*
+ * Write @val to net.fastsocket.@name. Returns 0 or -errno of the open or
+ * write, so that callers can assert the exact error.
+ */
+static inline int fs_sysctl_write(const char *name, const char *val)
+{
+	char path[128];
+	ssize_t n;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), FS_SYSCTL_DIR "/%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	if (n < 0)
+		err = -errno;
+	else if ((size_t)n != strlen(val))
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+/* Read net.fastsocket.@name into @buf without the newline. */
+static inline int fs_sysctl_read(const char *name, char *buf, size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), FS_SYSCTL_DIR "/%s", name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return 0;
+}
+
+static inline int fs_sysctl_int(const char *name)
+{
+	char buf[64];
+
+	if (fs_sysctl_read(name, buf, sizeof(buf)))
+		return -1;
+	return atoi(buf);
+}
+
+/* Turn on the master switch and every feature in the current netns. */
+static inline int fs_enable_all(void)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < FS_NR_SWITCHES; i++) {
+		err = fs_sysctl_write(fs_switches[i], "1");
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Sum of one column of /proc/net/fastsocket over all CPUs, or -1 when the
+ * file or the column is missing. With @cpu >= 0, that CPU's value instead.
+ */
+static inline long fs_stat(const char *name, int cpu)
+{
+	char line[4096], *tok, *save;
+	int col = -1, i;
+	long val = -1;
+	FILE *f;
+
+	f = fopen(FS_STATS, "r");
+	if (!f)
+		return -1;
+	if (!fgets(line, sizeof(line), f))
+		goto out;
+	for (i = 0, tok = strtok_r(line, " \n", &save); tok;
+	     i++, tok = strtok_r(NULL, " \n", &save))
+		if (!strcmp(tok, name))
+			col = i;
+	if (col < 0)
+		goto out;
+	while (fgets(line, sizeof(line), f)) {
+		tok = strtok_r(line, " \n", &save);
+		if (!tok)
+			continue;
+		if (cpu >= 0 ? (strcmp(tok, "total") && atoi(tok) == cpu)
+			     : !strcmp(tok, "total")) {
+			for (i = 1; i <= col; i++)
+				tok = strtok_r(NULL, " \n", &save);
+			val = tok ? atol(tok) : -1;
+			break;
+		}
+	}
+out:
+	fclose(f);
+	return val;
+}
+
+/* A listening TCP socket on the loopback address of @family, port 0. */
+static inline int fs_listen(int family, int backlog, int mode)
+{
+	struct sockaddr_storage ss = { .ss_family = family };
+	socklen_t len;
+	int fd, one = 1;
+
+	if (family == AF_INET6) {
+		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+		len = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr =
+			htonl(INADDR_LOOPBACK);
+		len = sizeof(struct sockaddr_in);
+	}
+	fd = socket(family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (mode >= 0 &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode, sizeof(mode)))
+		goto err;
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, backlog))
+		goto err;
+	return fd;
+err:
+	close(fd);
+	return -1;
+}
+
+static inline int fs_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Connect to the listener @lfd's address. Returns the socket or -1. */
+static inline int fs_connect_to(int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd;
+
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len))
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * One short connection against @lfd, served in the same thread: connect,
+ * accept, request, response, close. Returns 0, or -errno at the first
+ * failing step.
+ */
+static inline int fs_one_conn(int lfd)
+{
+	char buf[8];
+	int c, s, err = 0;
+
+	c = fs_connect_to(lfd);
+	if (c < 0)
+		return -errno;
+	s = accept(lfd, NULL, NULL);
+	if (s < 0) {
+		err = -errno;
+		goto out_c;
+	}
+	if (write(c, "ping", 4) != 4 || read(s, buf, sizeof(buf)) != 4 ||
+	    write(s, "pong", 4) != 4 || read(c, buf, sizeof(buf)) != 4 ||
+	    memcmp(buf, "pong", 4))
+		err = errno ? -errno : -EIO;
+	close(s);
+out_c:
+	close(c);
+	return err;
+}
+
+#endif /* FS_UTIL_H */

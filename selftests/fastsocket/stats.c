@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /proc/net/fastsocket: counters move by exactly the connections made to
+ * an enabled listener, on the CPU that handled them, and only then.
+ */
+#define _GNU_SOURCE
+#include <sys/wait.h>
+
+#include "fs_util.h"
+#include "kselftest_harness.h"
+
+#define NR_CONN	40
+
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+FIXTURE(stats) {
+	int lfd;
+	char port[16];
+};
+
+FIXTURE_VARIANT(stats) {
+	int family;
+};
+
+FIXTURE_VARIANT_ADD(stats, ipv4) { .family = AF_INET };
+FIXTURE_VARIANT_ADD(stats, ipv6) { .family = AF_INET6 };
+
+FIXTURE_SETUP(stats)
+{
+	self->lfd = -1;
+	if (!fs_present())
+		SKIP(return, "fastsocket module not loaded");
+	ASSERT_EQ(0, fs_new_netns());
+	ASSERT_EQ(0, fs_enable_all());
+	self->lfd = fs_listen(variant->family, NR_CONN, -1);
+	ASSERT_LE(0, self->lfd);
+	snprintf(self->port, sizeof(self->port), "%d",
+		 fs_local_port(self->lfd));
+}
+
+FIXTURE_TEARDOWN(stats)
+{
+	if (self->lfd >= 0)
+		close(self->lfd);
+}
+
+static int run_conns(int lfd, int n)
+{
+	int i, err;
+
+	for (i = 0; i < n; i++) {
+		err = fs_one_conn(lfd);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+TEST_F(stats, listener_in_port_set_counts)
+{
+	long syn0 = fs_stat("listen_global", -1);
+	long acc0 = fs_stat("accept_global", -1);
+
+	ASSERT_EQ(0, syn0);
+	ASSERT_EQ(0, acc0);
+	/* Not yet in the port set: nothing counts. */
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	EXPECT_EQ(0, fs_stat("listen_global", -1));
+	EXPECT_EQ(0, fs_stat("accept_global", -1));
+
+	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	EXPECT_EQ(NR_CONN, fs_stat("listen_global", -1));
+	EXPECT_EQ(NR_CONN, fs_stat("accept_global", -1));
+}
+
+TEST_F(stats, sockopt_overrides_port_set)
+{
+	int on = TCP_FASTSOCKET_ON, off = TCP_FASTSOCKET_OFF;
+
+	ASSERT_EQ(0, setsockopt(self->lfd, IPPROTO_TCP, TCP_FASTSOCKET, &on,
+				sizeof(on)));
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	EXPECT_EQ(NR_CONN, fs_stat("accept_global", -1));
+
+	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
+	ASSERT_EQ(0, setsockopt(self->lfd, IPPROTO_TCP, TCP_FASTSOCKET, &off,
+				sizeof(off)));
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	EXPECT_EQ(NR_CONN, fs_stat("listen_global", -1));
+	EXPECT_EQ(NR_CONN, fs_stat("accept_global", -1));
+}
+
+TEST_F(stats, switches_off_count_nothing)
+{
+	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
+	ASSERT_EQ(0, fs_sysctl_write("listen", "0"));
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	EXPECT_EQ(0, fs_stat("listen_global", -1));
+
+	ASSERT_EQ(0, fs_sysctl_write("listen", "1"));
+	ASSERT_EQ(0, fs_sysctl_write("enabled", "0"));
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	EXPECT_EQ(0, fs_stat("listen_global", -1));
+
+	ASSERT_EQ(0, fs_sysctl_write("enabled", "1"));
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	EXPECT_EQ(NR_CONN, fs_stat("listen_global", -1));
+}
+
+/*
+ * On loopback the SYN is processed in the sender's context, so a client
+ * pinned to CPU c has its connections counted on c's row.
+ */
+TEST_F(stats, counted_on_the_handling_cpu)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN), cpu, sum = 0;
+
+	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		ASSERT_EQ(0, pin_to(cpu));
+		ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	}
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		EXPECT_EQ(NR_CONN, fs_stat("listen_global", cpu))
+			TH_LOG("cpu %ld", cpu);
+		sum += fs_stat("accept_global", cpu);
+	}
+	EXPECT_EQ(ncpu * NR_CONN, sum);
+	EXPECT_EQ(ncpu * NR_CONN, fs_stat("accept_global", -1));
+}
+
+TEST_F(stats, other_netns_unaffected)
+{
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	ASSERT_EQ(NR_CONN, fs_stat("listen_global", -1));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (fs_new_netns())
+			_exit(1);
+		_exit(fs_stat("listen_global", -1) == 0 &&
+		      fs_stat("accept_global", -1) == 0 ? 0 : 2);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,124 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside the VM (tools/vm-run): the Fastsocket selftests, then the
+# upstream net selftests with every Fastsocket switch on. Each program runs
+# with a time limit; the kernel log is checked after each one and a splat
+# fails that program. Harness programs count per test case (their
+# "# Totals:" line), plain programs count once (exit 0 pass, 4 skip).
+#
+#   runtests.sh [fastsocket|net]...     default: both
+#
+# Ends with "N passed, N failed, N skipped" and writes it to
+# $FS_OUT/summary; exit status 1 when anything failed.
+set -u
+
+top=${FS_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+bin=$top/build/selftests
+module=${FS_MODULE:-$top/build/module-obj-test/fastsocket.ko}
+out=${FS_OUT:-/tmp}
+logs=$out/logs
+per_test_timeout=${FS_TEST_TIMEOUT:-600}
+export FS_MODULE=$module
+
+mkdir -p "$logs"
+passed=0 failed=0 skipped=0
+failures=()
+
+splat='WARNING:|BUG:|Oops|general protection fault|KASAN:|UBSAN:|possible recursive locking|circular locking dependency|inconsistent lock state|suspicious RCU usage|irq lock inversion|bad unlock balance|held lock freed|lock held when returning|blocked for more than'
+
+# run NAME DIR COMMAND...: run one program, count its results.
+run() {
+	local name=$1 dir=$2 log=$logs/$1.log rc start totals p f s
+	shift 2
+	dmesg -C
+	start=$(date +%s)
+	(cd "$dir" && timeout -k 10 "$per_test_timeout" "$@") >"$log" 2>&1
+	rc=$?
+	totals=$(grep -a '^# Totals: ' "$log" | tail -1)
+	if [ -n "$totals" ]; then
+		p=$(sed -n 's/.*pass:\([0-9]*\).*/\1/p' <<<"$totals")
+		f=$(sed -n 's/.*fail:\([0-9]*\).*/\1/p' <<<"$totals")
+		s=$(sed -n 's/.*skip:\([0-9]*\).*/\1/p' <<<"$totals")
+		# A harness that died half way has rc != 0 with fail:0.
+		[ "$rc" != 0 ] && [ "$f" = 0 ] && [ "$rc" != 4 ] && f=1
+	elif [ "$rc" = 0 ]; then
+		p=1 f=0 s=0
+	elif [ "$rc" = 4 ]; then
+		p=0 f=0 s=1
+	else
+		p=0 f=1 s=0
+	fi
+	if dmesg | grep -aqE "$splat"; then
+		echo "$name: kernel log after the test:" >>"$log"
+		dmesg >>"$log"
+		f=$((f + 1))
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	printf '%-40s pass %3d fail %3d skip %3d  (%ds, rc %d)\n' "$name" \
+		"$p" "$f" "$s" $(($(date +%s) - start)) "$rc"
+	if [ "$f" != 0 ]; then
+		failures+=("$name")
+		sed 's/^/    | /' "$log" | tail -40
+	fi
+}
+
+load() {
+	rmmod fastsocket 2>/dev/null
+	insmod "$module" "$@" || { echo "runtests: cannot load $module" >&2; exit 1; }
+}
+
+suite_fastsocket() {
+	local t
+	echo "== Fastsocket selftests"
+	load
+	for t in "$bin"/fastsocket/*; do
+		[ -x "$t" ] || continue
+		run "fastsocket/$(basename "$t")" "$bin/fastsocket" "$t"
+		lsmod | grep -q '^fastsocket ' || load
+	done
+}
+
+# Every switch on in init_net, and every namespace the tests create
+# inherits that (netns_inherit=1), with all ports in the port set.
+suite_net() {
+	local d=$bin/net sw
+	echo "== upstream net selftests, every Fastsocket switch on"
+	load netns_inherit=1
+	for sw in enabled listen established steering vfs_light; do
+		echo 1 > /proc/sys/net/fastsocket/$sw
+	done
+	echo 1-65535 > /proc/sys/net/fastsocket/ports
+	export PATH=$d:$PATH
+	run net/reuseport_bpf "$d" unshare -n ./reuseport_bpf
+	run net/reuseport_bpf_cpu "$d" unshare -n ./reuseport_bpf_cpu
+	run net/reuseport_dualstack "$d" unshare -n ./reuseport_dualstack
+	run net/reuseport_addr_any "$d" ./reuseport_addr_any.sh
+	run net/so_incoming_cpu "$d" ./so_incoming_cpu
+	run net/ip_local_port_range "$d" ./ip_local_port_range.sh
+	run net/bind_bhash "$d" sh -c './bind_bhash.sh -4 && ./bind_bhash.sh -6'
+	run net/bind_timewait "$d" unshare -n sh -c 'ip link set lo up && ./bind_timewait'
+	run net/bind_wildcard "$d" unshare -n sh -c 'ip link set lo up && ./bind_wildcard'
+	run net/reuseaddr_conflict "$d" unshare -n sh -c 'ip link set lo up && ./reuseaddr_conflict'
+	run net/reuseaddr_ports_exhausted "$d" ./reuseaddr_ports_exhausted.sh
+	run net/sk_bind_sendto_listen "$d" unshare -n sh -c 'ip link set lo up && ./sk_bind_sendto_listen'
+	run net/sk_connect_zero_addr "$d" unshare -n sh -c 'ip link set lo up && ./sk_connect_zero_addr'
+	run net/so_netns_cookie "$d" ./so_netns_cookie
+	run net/tcp_fastopen_backup_key "$d" ./tcp_fastopen_backup_key.sh
+	run net/tcp_inq "$d" unshare -n sh -c 'ip link set lo up && ./tcp_inq'
+	run net/stress_reuseport_listen "$d" ./stress_reuseport_listen.sh
+	# The switches were really on while they ran.
+	[ "$(cat /proc/sys/net/fastsocket/enabled)" = 1 ] || failed=$((failed + 1))
+	load
+}
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(fastsocket net)
+for s in "${suites[@]}"; do
+	"suite_$s"
+done
+
+[ ${#failures[@]} = 0 ] || echo "failed: ${failures[*]}"
+summary="$passed passed, $failed failed, $skipped skipped"
+echo "$summary" | tee "$out/summary"
+[ "$failed" = 0 ]

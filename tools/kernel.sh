@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Kernel tree and build helper for the Fastsocket series.
+#
+#   kernel.sh tree              extract linux-source-6.12 into build/linux as a
+#                               git repo (tag "base") and apply linux-patches/
+#   kernel.sh vanilla-tree      build/linux-vanilla: a worktree at "base"
+#   kernel.sh build FLAVOR      configure and build bzImage; FLAVOR is
+#                               test | bench | vanilla
+#   kernel.sh export            regenerate linux-patches/ from build/linux
+#   kernel.sh check             checkpatch --strict and per-patch build check
+#
+# The compiler runs under ccache; CCACHE_DIR defaults to a directory outside
+# the clone so that a fresh clone on the same machine starts warm.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$top/build
+src=$build/linux
+patches=$top/linux-patches
+tarball=/usr/src/linux-source-6.12.tar.xz
+jobs=${JOBS:-$(($(nproc) + 1))}
+
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/fastsocket/ccache}
+export CCACHE_BASEDIR=$top
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+export CCACHE_SLOPPINESS=time_macros
+export KBUILD_BUILD_TIMESTAMP="2026-01-01"
+export KBUILD_BUILD_USER=fastsocket
+export KBUILD_BUILD_HOST=vm
+
+log() { printf 'kernel.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+series_files() {
+	grep -v '^[[:space:]]*\(#\|$\)' "$patches/series" | sed "s|^|$patches/|"
+}
+
+series_stamp() {
+	cat "$patches/series" $(series_files) 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+git_src() { git -C "$src" -c user.name="Fastsocket build" \
+	-c user.email=build@fastsocket.invalid "$@"; }
+
+extract_base() {
+	[ -r "$tarball" ] || die "$tarball missing: apt-get install linux-source-6.12"
+	log "extracting $(basename "$tarball")"
+	rm -rf "$src" "$build/linux-source-6.12"
+	mkdir -p "$build"
+	tar -C "$build" -xf "$tarball"
+	mv "$build/linux-source-6.12" "$src"
+	git_src init -q
+	# Debian's tarball .gitignore ignores "/*"; track everything explicitly.
+	git_src add -A -f
+	git_src commit -q -m "linux-source-6.12 $(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || echo unknown)"
+	git_src tag base
+}
+
+apply_series() {
+	log "applying linux-patches/series"
+	git_src reset -q --hard base
+	git_src clean -q -fdx
+	local p
+	for p in $(series_files); do
+		git_src am -q --keep-cr "$p" || {
+			git_src am --abort || true
+			die "$(basename "$p") does not apply"
+		}
+	done
+	series_stamp > "$src/.git/fastsocket-series"
+}
+
+cmd_tree() {
+	if [ ! -d "$src/.git" ] || ! git_src rev-parse -q --verify base >/dev/null; then
+		extract_base
+		apply_series
+		return
+	fi
+	if [ "$(cat "$src/.git/fastsocket-series" 2>/dev/null)" = "$(series_stamp)" ]; then
+		return
+	fi
+	# linux-patches/ changed (e.g. a pull). Re-apply only on a clean tree,
+	# never over a developer's uncommitted edits.
+	if [ -n "$(git_src status --porcelain --untracked-files=no)" ]; then
+		die "build/linux has uncommitted changes and linux-patches/ changed; commit and 'make export-patches', or reset build/linux"
+	fi
+	if [ "$(export_to_tmp)" = "same" ]; then
+		series_stamp > "$src/.git/fastsocket-series"
+		return
+	fi
+	apply_series
+}
+
+# Compare the commits on top of "base" with linux-patches/, ignoring the
+# format-patch header lines that change on every export.
+export_to_tmp() {
+	local tmp
+	tmp=$(mktemp -d)
+	git_src format-patch -q --no-signature --zero-commit -N -o "$tmp" base..HEAD
+	if diff -q <(cat "$tmp"/*.patch 2>/dev/null | grep -v '^Date: ') \
+		<(cat $(series_files) 2>/dev/null | grep -v '^Date: ') >/dev/null; then
+		echo same
+	else
+		echo differ
+	fi
+	rm -rf "$tmp"
+}
+
+cmd_vanilla_tree() {
+	cmd_tree
+	if [ ! -d "$build/linux-vanilla" ]; then
+		git_src worktree prune
+		git_src worktree add -q --detach "$build/linux-vanilla" base
+	fi
+}
+
+cmd_export() {
+	[ -d "$src/.git" ] || die "no build/linux"
+	find "$patches" -maxdepth 1 -name '*.patch' -delete
+	git_src format-patch -q --no-signature --zero-commit -N -o "$patches" base..HEAD
+	{
+		echo "# Fastsocket series for Debian linux-source-6.12."
+		echo "# Tested base: $(git_src log -1 --format=%s base)"
+		(cd "$patches" && ls -1 *.patch)
+	} > "$patches/series"
+	series_stamp > "$src/.git/fastsocket-series"
+	log "exported $(git_src rev-list --count base..HEAD) patches"
+}
+
+make_kernel() {
+	local tree=$1 obj=$2
+	shift 2
+	make -C "$tree" O="$obj" CC="ccache gcc" HOSTCC="ccache gcc" \
+		-j"$jobs" "$@"
+}
+
+configure() {
+	local tree=$1 obj=$2 flavor=$3
+	local frags=("$patches/config/vm.config")
+	case $flavor in
+	test) frags+=("$patches/config/test.config" "$patches/fastsocket.config") ;;
+	bench) frags+=("$patches/config/bench.config" "$patches/fastsocket.config") ;;
+	vanilla) frags+=("$patches/config/bench.config") ;;
+	*) die "unknown flavor $flavor" ;;
+	esac
+	local want
+	want=$(cat "${frags[@]}" | sha256sum | cut -d' ' -f1)
+	if [ -f "$obj/.config" ] && [ "$(cat "$obj/.fastsocket-frags" 2>/dev/null)" = "$want" ]; then
+		make_kernel "$tree" "$obj" -s olddefconfig
+		return
+	fi
+	mkdir -p "$obj"
+	make_kernel "$tree" "$obj" -s tinyconfig
+	"$tree/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" \
+		"${frags[@]}" >/dev/null
+	make_kernel "$tree" "$obj" -s olddefconfig
+	# Every option the fragments ask for must have survived olddefconfig.
+	local line sym val bad=0
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=*) sym=${line%%=*} val=${line#*=}
+			grep -qx "$sym=$val" "$obj/.config" || { log "config: $line not set"; bad=1; } ;;
+		"# CONFIG_"*" is not set") sym=${line#"# "}; sym=${sym%% *}
+			! grep -q "^$sym=[ym]" "$obj/.config" || { log "config: $sym still set"; bad=1; } ;;
+		esac
+	done < <(cat "${frags[@]}")
+	[ $bad = 0 ] || die "config fragments not satisfied for $flavor"
+	echo "$want" > "$obj/.fastsocket-frags"
+}
+
+cmd_build() {
+	local flavor=${1:?flavor}
+	local tree=$src
+	case $flavor in
+	vanilla) cmd_vanilla_tree; tree=$build/linux-vanilla ;;
+	*) cmd_tree ;;
+	esac
+	local obj=$build/obj-$flavor
+	configure "$tree" "$obj" "$flavor"
+	log "building $flavor kernel (-j$jobs, ccache in $CCACHE_DIR)"
+	make_kernel "$tree" "$obj" -s bzImage modules_prepare
+	ln -sf "$obj/arch/x86/boot/bzImage" "$build/bzImage-$flavor"
+	log "$build/bzImage-$flavor ready"
+}
+
+cmd_check() {
+	local p rc=0
+	for p in $(series_files); do
+		# Debian's python3 has ply for scripts/spdxcheck.py.
+		PATH=/usr/bin:$PATH "$src/scripts/checkpatch.pl" --strict -q "$p" || rc=1
+	done
+	return $rc
+}
+
+case ${1:-} in
+tree) cmd_tree ;;
+vanilla-tree) cmd_vanilla_tree ;;
+build) shift; cmd_build "$@" ;;
+export) cmd_export ;;
+check) cmd_check ;;
+*) echo "usage: $0 tree|vanilla-tree|build FLAVOR|export|check" >&2; exit 2 ;;
+esac

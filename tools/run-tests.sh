@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Host side of "make test": boot the test kernel, run selftests/runtests.sh
+# in the guest, and print its summary as the last line. A kernel splat, a
+# timeout or a guest that died counts as one more failure.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$top/build/vm/test-$(date +%Y%m%d-%H%M%S)
+"$top/tools/vm-run" -t "${FS_TEST_VM_TIMEOUT:-3000}" -o "$out" -- \
+	"$top/selftests/runtests.sh" "$@"
+rc=$?
+summary=$(cat "$out/summary" 2>/dev/null)
+if [ -z "$summary" ]; then
+	summary="0 passed, 1 failed, 0 skipped"
+elif [ $rc = 124 ] || [ $rc = 125 ]; then
+	read -r p _ f _ s _ <<<"$summary"
+	summary="$p passed, $((f + 1)) failed, $s skipped"
+fi
+echo "logs: $out"
+echo "$summary"
+exit $rc
