@@ -29,7 +29,7 @@ splat='WARNING:|BUG:|Oops|general protection fault|KASAN:|UBSAN:|possible recurs
 
 # run NAME DIR COMMAND...: run one program, count its results.
 run() {
-	local name=$1 dir=$2 log=$logs/$1.log rc start totals p f s
+	local name=$1 dir=$2 log=$logs/${1//\//_}.log rc start totals p f s e
 	shift 2
 	dmesg -C
 	start=$(date +%s)
@@ -37,9 +37,11 @@ run() {
 	rc=$?
 	totals=$(grep -a '^# Totals: ' "$log" | tail -1)
 	if [ -n "$totals" ]; then
-		p=$(sed -n 's/.*pass:\([0-9]*\).*/\1/p' <<<"$totals")
-		f=$(sed -n 's/.*fail:\([0-9]*\).*/\1/p' <<<"$totals")
-		s=$(sed -n 's/.*skip:\([0-9]*\).*/\1/p' <<<"$totals")
+		p=$(sed -n 's/.* pass:\([0-9]*\).*/\1/p' <<<"$totals")
+		f=$(sed -n 's/.* fail:\([0-9]*\).*/\1/p' <<<"$totals")
+		s=$(sed -n 's/.* skip:\([0-9]*\).*/\1/p' <<<"$totals")
+		e=$(sed -n 's/.* error:\([0-9]*\).*/\1/p' <<<"$totals")
+		f=$((f + ${e:-0}))
 		# A harness that died half way has rc != 0 with fail:0.
 		[ "$rc" != 0 ] && [ "$f" = 0 ] && [ "$rc" != 4 ] && f=1
 	elif [ "$rc" = 0 ]; then

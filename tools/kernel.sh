@@ -180,7 +180,7 @@ cmd_build() {
 	local obj=$build/obj-$flavor
 	configure "$tree" "$obj" "$flavor"
 	log "building $flavor kernel (-j$jobs, ccache in $CCACHE_DIR)"
-	make_kernel "$tree" "$obj" -s bzImage modules_prepare
+	make_kernel "$tree" "$obj" -s bzImage modules
 	ln -sf "$obj/arch/x86/boot/bzImage" "$build/bzImage-$flavor"
 	log "$build/bzImage-$flavor ready"
 }

@@ -6,7 +6,6 @@
  *
  * FS_MODULE names the module file; the test leaves the module loaded.
  */
-#define _GNU_SOURCE
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>

@@ -117,9 +117,12 @@ TEST_F(sockopt, not_on_other_protocols)
 		EXPECT_EQ(-1, setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET,
 					 &mode, sizeof(mode)));
 		EXPECT_EQ(ENOPROTOOPT, errno);
+		/* IPv4 answers a foreign level with EOPNOTSUPP on get. */
 		EXPECT_EQ(-1, getsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET,
 					 &mode, &len));
-		EXPECT_EQ(ENOPROTOOPT, errno);
+		EXPECT_TRUE(errno == ENOPROTOOPT ||
+			    (variant->family == AF_INET && errno == EOPNOTSUPP))
+			TH_LOG("getsockopt errno %d", errno);
 		close(fd);
 	}
 

@@ -3,7 +3,6 @@
  * /proc/net/fastsocket: counters move by exactly the connections made to
  * an enabled listener, on the CPU that handled them, and only then.
  */
-#define _GNU_SOURCE
 #include <sys/wait.h>
 
 #include "fs_util.h"

@@ -24,9 +24,12 @@ TEST_F(sysctl, defaults_off)
 	char buf[64];
 	unsigned int i;
 
-	for (i = 0; i < FS_NR_SWITCHES; i++)
-		EXPECT_EQ(0, fs_sysctl_int(fs_switches[i]))
-			TH_LOG("%s not 0 in a new netns", fs_switches[i]);
+	for (i = 0; i < FS_NR_SWITCHES; i++) {
+		const char *sw = fs_switches[i];
+
+		EXPECT_EQ(0, fs_sysctl_int(sw))
+			TH_LOG("%s not 0 in a new netns", sw);
+	}
 	ASSERT_EQ(0, fs_sysctl_read("ports", buf, sizeof(buf)));
 	EXPECT_STREQ("", buf);
 }
@@ -54,13 +57,11 @@ TEST_F(sysctl, switches_reject_bad_input)
 		ASSERT_EQ(0, fs_sysctl_write(fs_switches[i], "1"));
 		for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
 			int err = fs_sysctl_write(fs_switches[i], bad[j]);
-
 			/* An empty write is a no-op, the rest are errors. */
-			if (!*bad[j])
-				EXPECT_EQ(0, err);
-			else
-				EXPECT_EQ(-EINVAL, err)
-					TH_LOG("%s <- '%s'", fs_switches[i], bad[j]);
+			int want = *bad[j] ? -EINVAL : 0;
+
+			EXPECT_EQ(want, err)
+				TH_LOG("%s <- '%s'", fs_switches[i], bad[j]);
 			EXPECT_EQ(1, fs_sysctl_int(fs_switches[i]))
 				TH_LOG("%s changed by '%s'", fs_switches[i], bad[j]);
 		}
@@ -149,6 +150,7 @@ TEST_F(sysctl, netns_isolation)
  */
 TEST_F(sysctl, child_userns_cannot_write)
 {
+	char buf[64];
 	int status;
 	pid_t pid;
 
@@ -179,12 +181,8 @@ TEST_F(sysctl, child_userns_cannot_write)
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(1, fs_sysctl_int("enabled"));
-	{
-		char buf[64];
-
-		ASSERT_EQ(0, fs_sysctl_read("ports", buf, sizeof(buf)));
-		EXPECT_STREQ("", buf);
-	}
+	ASSERT_EQ(0, fs_sysctl_read("ports", buf, sizeof(buf)));
+	EXPECT_STREQ("", buf);
 }
 
 TEST_HARNESS_MAIN
