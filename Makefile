@@ -7,7 +7,8 @@
 #   make vanilla         unpatched kernel with the bench config
 #   make module          fastsocket.ko for the test kernel
 #   make selftests       selftest binaries
-#   make tools           libfastsocket.so and the fastsocket CLI
+#   make tools           the fastsocket CLI
+#   make benchmarks      the crr load tool
 #   make export-patches  regenerate linux-patches/ from build/linux
 #   make checkpatch      scripts/checkpatch.pl --strict on the series
 #   make deps            install the Debian packages (as root)
@@ -22,7 +23,7 @@ DEB_PACKAGES := linux-source-6.12 build-essential flex bison bc cpio kmod \
 	iproute2 ethtool procps util-linux nginx-light haproxy wrk \
 	gnuplot-nox linux-perf python3-ply busybox-static
 
-all: kernel module selftests tools
+all: kernel module selftests tools benchmarks
 
 deps:
 	@tools/deps.sh $(DEB_PACKAGES)
@@ -42,10 +43,13 @@ selftests: kernel
 tools: deps
 	$(MAKE) -C tools
 
+benchmarks: deps
+	$(MAKE) -C benchmarks
+
 test: kernel module selftests tools
 	@tools/run-tests.sh
 
-demo: kernel module tools
+demo: kernel module tools benchmarks
 	@tools/vm-run -t 900 -- $(TOP)/tools/demo.sh
 
 export-patches:
@@ -59,5 +63,5 @@ clean:
 	$(MAKE) -C tools clean
 	rm -rf $(BUILD)/obj-* $(BUILD)/module-* $(BUILD)/vm
 
-.PHONY: all deps kernel vanilla module selftests tools test demo \
+.PHONY: all deps kernel vanilla module selftests tools benchmarks test demo \
 	export-patches checkpatch clean

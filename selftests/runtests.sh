@@ -65,6 +65,9 @@ run() {
 	fi
 }
 
+# A fresh network namespace with lo up, as the upstream in_netns.sh does.
+in_new_netns=(unshare -n sh -c 'ip link set lo up && exec "$@"' in_new_netns)
+
 load() {
 	rmmod fastsocket 2>/dev/null
 	insmod "$module" "$@" || { echo "runtests: cannot load $module" >&2; exit 1; }
@@ -92,22 +95,22 @@ suite_net() {
 	done
 	echo 1-65535 > /proc/sys/net/fastsocket/ports
 	export PATH=$d:$PATH
-	run net/reuseport_bpf "$d" unshare -n ./reuseport_bpf
-	run net/reuseport_bpf_cpu "$d" unshare -n ./reuseport_bpf_cpu
-	run net/reuseport_dualstack "$d" unshare -n ./reuseport_dualstack
+	run net/reuseport_bpf "$d" "${in_new_netns[@]}" ./reuseport_bpf
+	run net/reuseport_bpf_cpu "$d" "${in_new_netns[@]}" ./reuseport_bpf_cpu
+	run net/reuseport_dualstack "$d" "${in_new_netns[@]}" ./reuseport_dualstack
 	run net/reuseport_addr_any "$d" ./reuseport_addr_any.sh
 	run net/so_incoming_cpu "$d" ./so_incoming_cpu
 	run net/ip_local_port_range "$d" ./ip_local_port_range.sh
 	run net/bind_bhash "$d" sh -c './bind_bhash.sh -4 && ./bind_bhash.sh -6'
-	run net/bind_timewait "$d" unshare -n sh -c 'ip link set lo up && ./bind_timewait'
-	run net/bind_wildcard "$d" unshare -n sh -c 'ip link set lo up && ./bind_wildcard'
-	run net/reuseaddr_conflict "$d" unshare -n sh -c 'ip link set lo up && ./reuseaddr_conflict'
+	run net/bind_timewait "$d" "${in_new_netns[@]}" ./bind_timewait
+	run net/bind_wildcard "$d" "${in_new_netns[@]}" ./bind_wildcard
+	run net/reuseaddr_conflict "$d" "${in_new_netns[@]}" ./reuseaddr_conflict
 	run net/reuseaddr_ports_exhausted "$d" ./reuseaddr_ports_exhausted.sh
-	run net/sk_bind_sendto_listen "$d" unshare -n sh -c 'ip link set lo up && ./sk_bind_sendto_listen'
-	run net/sk_connect_zero_addr "$d" unshare -n sh -c 'ip link set lo up && ./sk_connect_zero_addr'
+	run net/sk_bind_sendto_listen "$d" "${in_new_netns[@]}" ./sk_bind_sendto_listen
+	run net/sk_connect_zero_addr "$d" "${in_new_netns[@]}" ./sk_connect_zero_addr
 	run net/so_netns_cookie "$d" ./so_netns_cookie
 	run net/tcp_fastopen_backup_key "$d" ./tcp_fastopen_backup_key.sh
-	run net/tcp_inq "$d" unshare -n sh -c 'ip link set lo up && ./tcp_inq'
+	run net/tcp_inq "$d" "${in_new_netns[@]}" ./tcp_inq
 	run net/stress_reuseport_listen "$d" ./stress_reuseport_listen.sh
 	# The switches were really on while they ran.
 	[ "$(cat /proc/sys/net/fastsocket/enabled)" = 1 ] || failed=$((failed + 1))

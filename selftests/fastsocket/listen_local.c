@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-CPU local accept queues (net.fastsocket.listen): connections are
+ * accepted on the CPU that set them up, a lone acceptor steals the rest,
+ * and nothing is lost when the listener closes or shuts down, when the
+ * feature is switched off, or when a CPU goes offline with connections
+ * queued on it.
+ *
+ * On loopback with RPS off, a connection's handshake runs in softirq on
+ * the connecting thread's CPU, so pinning the client picks the CPU.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+
+#include "fs_util.h"
+#include "kselftest_harness.h"
+
+#define PER_CPU	8
+
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+static int incoming_cpu(int fd)
+{
+	int cpu = -1;
+	socklen_t len = sizeof(cpu);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len))
+		return -1;
+	return cpu;
+}
+
+/*
+ * Accept everything queued on @lfd without blocking; returns the number
+ * accepted, or -errno of the error that ended the loop if not EAGAIN.
+ */
+static int drain_accept(int lfd)
+{
+	int flags = fcntl(lfd, F_GETFL), n = 0, s;
+
+	fcntl(lfd, F_SETFL, flags | O_NONBLOCK);
+	while ((s = accept(lfd, NULL, NULL)) >= 0) {
+		n++;
+		close(s);
+	}
+	if (errno != EAGAIN)
+		n = -errno;
+	fcntl(lfd, F_SETFL, flags);
+	return n;
+}
+
+#define CPU1_ONLINE	"/sys/devices/system/cpu/cpu1/online"
+
+/* Wait until @cpu's local queue has seen @n connections in all. */
+static int wait_listen_local(int cpu, long n)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (fs_stat("listen_local", cpu) >= n)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Accepted-queue length of the listener on @port, from /proc/net/tcp*. */
+static long listen_rx_queue(int family, int port)
+{
+	const char *path = family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp";
+	char line[512], local[64];
+	unsigned int st, lport;
+	unsigned long txq, rxq;
+	long val = -1;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " %*d: %63s %*s %x %lx:%lx", local, &st, &txq,
+			   &rxq) != 4)
+			continue;
+		if (sscanf(strrchr(local, ':') + 1, "%x", &lport) == 1 &&
+		    (int)lport == port && st == 0x0A)
+			val = rxq;
+	}
+	fclose(f);
+	return val;
+}
+
+FIXTURE(listen) {
+	int lfd;
+	int ncpu;
+};
+
+FIXTURE_VARIANT(listen) {
+	int family;
+};
+
+FIXTURE_VARIANT_ADD(listen, ipv4) { .family = AF_INET };
+FIXTURE_VARIANT_ADD(listen, ipv6) { .family = AF_INET6 };
+
+FIXTURE_SETUP(listen)
+{
+	self->lfd = -1;
+	if (!fs_present())
+		SKIP(return, "fastsocket module not loaded");
+	if (sysconf(_SC_NPROCESSORS_CONF) < 2)
+		SKIP(return, "needs 2 CPUs");
+	self->ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	ASSERT_LE(2, self->ncpu) TH_LOG("a CPU was left offline");
+	ASSERT_EQ(0, fs_new_netns());
+	ASSERT_EQ(0, fs_enable_all());
+	self->lfd = fs_listen(variant->family, 1024, TCP_FASTSOCKET_ON);
+	ASSERT_LE(0, self->lfd);
+}
+
+FIXTURE_TEARDOWN(listen)
+{
+	int fd;
+
+	if (self->lfd >= 0)
+		close(self->lfd);
+	/* Whatever happened, CPU 1 goes back online for the next test. */
+	fd = open(CPU1_ONLINE, O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) < 0)
+			TH_LOG("cannot bring cpu1 online: %s", strerror(errno));
+		close(fd);
+	}
+}
+
+/* Open @n connections from @cpu without accepting them; fds in @fds. */
+static int queue_from(int lfd, int cpu, int *fds, int n)
+{
+	int i;
+
+	if (pin_to(cpu))
+		return -errno;
+	for (i = 0; i < n; i++) {
+		fds[i] = fs_connect_to(lfd);
+		if (fds[i] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Each pinned client's connection is accepted on its CPU, locally. */
+TEST_F(listen, accepted_on_the_connecting_cpu)
+{
+	int cpu, i, c, s;
+
+	for (cpu = 0; cpu < self->ncpu; cpu++) {
+		ASSERT_EQ(0, pin_to(cpu));
+		for (i = 0; i < PER_CPU; i++) {
+			c = fs_connect_to(self->lfd);
+			ASSERT_LE(0, c);
+			ASSERT_EQ(0, wait_listen_local(cpu, i + 1));
+			s = accept(self->lfd, NULL, NULL);
+			ASSERT_LE(0, s);
+			EXPECT_EQ(cpu, incoming_cpu(s));
+			close(s);
+			close(c);
+		}
+	}
+	for (cpu = 0; cpu < self->ncpu; cpu++) {
+		EXPECT_EQ(PER_CPU, fs_stat("listen_local", cpu));
+		EXPECT_EQ(PER_CPU, fs_stat("accept_local", cpu));
+	}
+	EXPECT_EQ(0, fs_stat("accept_stolen", -1));
+	EXPECT_EQ(0, fs_stat("listen_global", -1));
+	EXPECT_EQ(0, fs_stat("accept_global", -1));
+}
+
+/*
+ * Forked workers sharing the listener, one pinned per CPU next to its
+ * client: every worker accepts its own CPU's connections.
+ */
+TEST_F(listen, forked_workers_keep_locality)
+{
+	int cpu, status, bad = 0;
+	pid_t pid[64];
+
+	for (cpu = 0; cpu < self->ncpu && cpu < 64; cpu++) {
+		pid[cpu] = fork();
+		ASSERT_LE(0, pid[cpu]);
+		if (pid[cpu] == 0) {
+			int i, c, s, mismatch = 0;
+
+			if (pin_to(cpu))
+				_exit(100);
+			for (i = 0; i < PER_CPU; i++) {
+				c = fs_connect_to(self->lfd);
+				if (c < 0 || wait_listen_local(cpu, i + 1))
+					_exit(101);
+				s = accept(self->lfd, NULL, NULL);
+				if (s < 0)
+					_exit(102);
+				mismatch += incoming_cpu(s) != cpu;
+				close(s);
+				close(c);
+			}
+			_exit(mismatch);
+		}
+	}
+	for (cpu = 0; cpu < self->ncpu && cpu < 64; cpu++) {
+		ASSERT_EQ(pid[cpu], waitpid(pid[cpu], &status, 0));
+		ASSERT_TRUE(WIFEXITED(status));
+		bad += WEXITSTATUS(status);
+	}
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(self->ncpu * PER_CPU, fs_stat("accept_local", -1));
+	EXPECT_EQ(0, fs_stat("accept_stolen", -1));
+}
+
+/* One acceptor on CPU 0 gets the connections queued on every CPU. */
+TEST_F(listen, lone_acceptor_steals_the_rest)
+{
+	int fds[64][PER_CPU], cpu, i;
+
+	ASSERT_GE(64, self->ncpu);
+	for (cpu = 0; cpu < self->ncpu; cpu++)
+		ASSERT_EQ(0, queue_from(self->lfd, cpu, fds[cpu], PER_CPU));
+	for (cpu = 0; cpu < self->ncpu; cpu++)
+		ASSERT_EQ(0, wait_listen_local(cpu, PER_CPU));
+	EXPECT_EQ(self->ncpu * PER_CPU,
+		  listen_rx_queue(variant->family, fs_local_port(self->lfd)));
+
+	ASSERT_EQ(0, pin_to(0));
+	EXPECT_EQ(self->ncpu * PER_CPU, drain_accept(self->lfd));
+	EXPECT_EQ(PER_CPU, fs_stat("accept_local", 0));
+	EXPECT_EQ((self->ncpu - 1) * PER_CPU, fs_stat("accept_stolen", -1));
+	EXPECT_EQ(0, listen_rx_queue(variant->family, fs_local_port(self->lfd)));
+	for (cpu = 0; cpu < self->ncpu; cpu++)
+		for (i = 0; i < PER_CPU; i++)
+			close(fds[cpu][i]);
+}
+
+struct blocked {
+	int	lfd;
+	int	epoll;
+	int	accepted;
+	int	err;
+};
+
+static void *blocked_acceptor(void *arg)
+{
+	struct blocked *b = arg;
+	struct epoll_event ev;
+	int s;
+
+	if (pin_to(0)) {
+		b->err = errno;
+		return NULL;
+	}
+	if (b->epoll >= 0 && epoll_wait(b->epoll, &ev, 1, 10000) != 1) {
+		b->err = ETIMEDOUT;
+		return NULL;
+	}
+	s = accept(b->lfd, NULL, NULL);
+	if (s < 0) {
+		b->err = errno;
+		return NULL;
+	}
+	b->accepted = 1;
+	close(s);
+	return NULL;
+}
+
+/*
+ * An acceptor already asleep on CPU 0, in accept() or in epoll_wait(),
+ * is woken by a connection queued on CPU 1 and takes it.
+ */
+TEST_F(listen, sleeping_acceptor_is_woken)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct blocked b;
+	pthread_t t;
+	int mode, c;
+
+	ASSERT_EQ(0, setsockopt(self->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				sizeof(tv)));
+	for (mode = 0; mode < 2; mode++) {
+		b = (struct blocked){ .lfd = self->lfd, .epoll = -1 };
+		if (mode) {
+			b.epoll = epoll_create1(0);
+			ASSERT_LE(0, b.epoll);
+			ASSERT_EQ(0, epoll_ctl(b.epoll, EPOLL_CTL_ADD,
+					       self->lfd, &ev));
+		}
+		ASSERT_EQ(0, pthread_create(&t, NULL, blocked_acceptor, &b));
+		usleep(200000);
+		ASSERT_EQ(0, pin_to(1));
+		c = fs_connect_to(self->lfd);
+		ASSERT_LE(0, c);
+		pthread_join(t, NULL);
+		EXPECT_EQ(0, b.err);
+		EXPECT_EQ(1, b.accepted);
+		close(c);
+		if (b.epoll >= 0)
+			close(b.epoll);
+	}
+	EXPECT_EQ(2, fs_stat("accept_stolen", -1));
+}
+
+/* Count the clients whose connection was reset, out of @n. */
+static int count_resets(int fds[][PER_CPU], int ncpu)
+{
+	int cpu, i, resets = 0;
+	char buf[4];
+
+	for (cpu = 0; cpu < ncpu; cpu++)
+		for (i = 0; i < PER_CPU; i++) {
+			struct pollfd p = { .fd = fds[cpu][i], .events = POLLIN };
+
+			if (poll(&p, 1, 5000) == 1 &&
+			    read(fds[cpu][i], buf, sizeof(buf)) < 0 &&
+			    errno == ECONNRESET)
+				resets++;
+			close(fds[cpu][i]);
+		}
+	return resets;
+}
+
+/*
+ * Closing, or shutting down, a listener with connections queued on every
+ * CPU resets each of them, as without Fastsocket.
+ */
+TEST_F(listen, close_and_shutdown_reset_every_queued_connection)
+{
+	int fds[64][PER_CPU], cpu, how;
+
+	ASSERT_GE(64, self->ncpu);
+	for (how = 0; how < 2; how++) {
+		if (how) {
+			self->lfd = fs_listen(variant->family, 1024,
+					      TCP_FASTSOCKET_ON);
+			ASSERT_LE(0, self->lfd);
+		}
+		for (cpu = 0; cpu < self->ncpu; cpu++)
+			ASSERT_EQ(0, queue_from(self->lfd, cpu, fds[cpu],
+						PER_CPU));
+		if (how) {
+			ASSERT_EQ(0, shutdown(self->lfd, SHUT_RD));
+			EXPECT_EQ(-1, accept(self->lfd, NULL, NULL));
+			EXPECT_EQ(EINVAL, errno);
+		}
+		close(self->lfd);
+		self->lfd = -1;
+		EXPECT_EQ(self->ncpu * PER_CPU, count_resets(fds, self->ncpu));
+	}
+}
+
+/*
+ * Switching the feature off, with connections queued on every CPU, hands
+ * them to the shared queue: accept() still gets every one.
+ */
+TEST_F(listen, switching_off_loses_nothing)
+{
+	static const char *const off[][2] = {
+		{ "listen", "0" }, { "enabled", "0" },
+	};
+	int fds[64][PER_CPU], cpu, i, k;
+
+	ASSERT_GE(64, self->ncpu);
+	for (k = 0; k < 2; k++) {
+		for (cpu = 0; cpu < self->ncpu; cpu++)
+			ASSERT_EQ(0, queue_from(self->lfd, cpu, fds[cpu],
+						PER_CPU));
+		for (cpu = 0; cpu < self->ncpu; cpu++)
+			ASSERT_EQ(0, wait_listen_local(cpu, (k + 1) * PER_CPU));
+		ASSERT_EQ(0, fs_sysctl_write(off[k][0], off[k][1]));
+		EXPECT_EQ(self->ncpu * PER_CPU, drain_accept(self->lfd))
+			TH_LOG("%s=%s", off[k][0], off[k][1]);
+		for (cpu = 0; cpu < self->ncpu; cpu++)
+			for (i = 0; i < PER_CPU; i++)
+				close(fds[cpu][i]);
+		/* Back on, for a fresh listener in the next round. */
+		ASSERT_EQ(0, fs_enable_all());
+		close(self->lfd);
+		self->lfd = fs_listen(variant->family, 1024, TCP_FASTSOCKET_ON);
+		ASSERT_LE(0, self->lfd);
+	}
+	EXPECT_EQ(2 * self->ncpu * PER_CPU, fs_stat("listen_local", -1));
+}
+
+/*
+ * Connections queued on a CPU that then goes offline are accepted from
+ * another CPU; the CPU comes back and takes part again.
+ */
+TEST_F(listen, cpu_offline_strands_nothing)
+{
+	int fds[PER_CPU], i, fd;
+
+	fd = open(CPU1_ONLINE, O_WRONLY);
+	if (fd < 0)
+		SKIP(return, "cpu1 cannot go offline here");
+	ASSERT_EQ(0, queue_from(self->lfd, 1, fds, PER_CPU));
+	ASSERT_EQ(0, wait_listen_local(1, PER_CPU));
+	ASSERT_EQ(0, pin_to(0));
+	ASSERT_EQ(1, write(fd, "0", 1));
+	EXPECT_EQ(PER_CPU, drain_accept(self->lfd));
+	EXPECT_EQ(PER_CPU, fs_stat("accept_stolen", -1));
+	ASSERT_EQ(1, pwrite(fd, "1", 1, 0));
+	close(fd);
+	for (i = 0; i < PER_CPU; i++)
+		close(fds[i]);
+
+	/* CPU 1 is back: its connections are local again. */
+	ASSERT_EQ(0, pin_to(1));
+	ASSERT_EQ(0, fs_one_conn(self->lfd));
+	EXPECT_EQ(1, fs_stat("accept_local", 1));
+}
+
+TEST_HARNESS_MAIN
