@@ -11,6 +11,7 @@
 #   make benchmarks      the crr load tool
 #   make export-patches  regenerate linux-patches/ from build/linux
 #   make checkpatch      scripts/checkpatch.pl --strict on the series
+#   make check-series    checkpatch, then build the kernel at every patch
 #   make deps            install the Debian packages (as root)
 TOP := $(CURDIR)
 BUILD := $(TOP)/build
@@ -58,10 +59,13 @@ export-patches:
 checkpatch:
 	tools/kernel.sh check
 
+check-series: checkpatch
+	tools/kernel.sh check-build
+
 clean:
 	$(MAKE) -C selftests clean
 	$(MAKE) -C tools clean
 	rm -rf $(BUILD)/obj-* $(BUILD)/module-* $(BUILD)/vm
 
 .PHONY: all deps kernel vanilla module selftests tools benchmarks test demo \
-	export-patches checkpatch clean
+	export-patches checkpatch check-series clean

@@ -9,7 +9,8 @@
 #   kernel.sh build FLAVOR      configure and build bzImage; FLAVOR is
 #                               test | bench | vanilla
 #   kernel.sh export            regenerate linux-patches/ from build/linux
-#   kernel.sh check             checkpatch --strict and per-patch build check
+#   kernel.sh check             checkpatch --strict on every patch
+#   kernel.sh check-build       build the kernel at every patch of the series
 #
 # The compiler runs under ccache; CCACHE_DIR defaults to a directory outside
 # the clone so that a fresh clone on the same machine starts warm.
@@ -185,6 +186,24 @@ cmd_build() {
 	log "$build/bzImage-$flavor ready"
 }
 
+# Build bzImage at every commit of the series, so that each patch builds on
+# its own (test config, separate worktree and object directory).
+cmd_check_build() {
+	cmd_tree
+	local wt=$build/linux-check obj=$build/obj-check rev n=0
+	git_src worktree prune
+	[ -d "$wt" ] || git_src worktree add -q --detach "$wt" base
+	for rev in $(git_src rev-list --reverse base..HEAD); do
+		n=$((n + 1))
+		git -C "$wt" checkout -q --detach "$rev"
+		configure "$wt" "$obj" test
+		log "patch $n: $(git -C "$wt" log -1 --format=%s)"
+		make_kernel "$wt" "$obj" -s bzImage modules ||
+			die "patch $n does not build"
+	done
+	log "all $n patches build on their own"
+}
+
 cmd_check() {
 	local p rc=0
 	for p in $(series_files); do
@@ -200,5 +219,6 @@ vanilla-tree) cmd_vanilla_tree ;;
 build) shift; cmd_build "$@" ;;
 export) cmd_export ;;
 check) cmd_check ;;
-*) echo "usage: $0 tree|vanilla-tree|build FLAVOR|export|check" >&2; exit 2 ;;
+check-build) cmd_check_build ;;
+*) echo "usage: $0 tree|vanilla-tree|build FLAVOR|export|check|check-build" >&2; exit 2 ;;
 esac

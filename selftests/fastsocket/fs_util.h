@@ -38,6 +38,16 @@ static const char *const fs_switches[] = {
 
 #define FS_NR_SWITCHES	(sizeof(fs_switches) / sizeof(fs_switches[0]))
 
+/* Pin the calling thread to @cpu. Returns 0 or -1 with errno. */
+static inline int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
 static inline bool fs_present(void)
 {
 	return access(FS_SYSCTL_DIR "/enabled", F_OK) == 0;

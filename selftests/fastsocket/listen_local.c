@@ -19,15 +19,6 @@
 
 #define PER_CPU	8
 
-static int pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
-}
-
 static int incoming_cpu(int fd)
 {
 	int cpu = -1;

@@ -10,15 +10,6 @@
 
 #define NR_CONN	40
 
-static int pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
-}
-
 FIXTURE(stats) {
 	int lfd;
 	char port[16];
