@@ -3,6 +3,7 @@
 #
 #   make demo            build, boot the patched kernel, show Fastsocket working
 #   make test            build everything, run all tests in the VM
+#                        (SUITES=fastsocket: our selftests only)
 #   make kernel          patched test kernel (FLAVOR=bench for production)
 #   make vanilla         unpatched kernel with the bench config
 #   make module          fastsocket.ko for the test kernel
@@ -47,8 +48,9 @@ tools: deps
 benchmarks: deps
 	$(MAKE) -C benchmarks
 
+# SUITES=fastsocket (or net) runs one suite only: the inner loop.
 test: kernel module selftests tools
-	@tools/run-tests.sh
+	@tools/run-tests.sh $(SUITES)
 
 demo: kernel module tools benchmarks
 	@tools/vm-run -t 900 -- $(TOP)/tools/demo.sh
