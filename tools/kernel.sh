@@ -187,18 +187,23 @@ cmd_build() {
 }
 
 # Build bzImage at every commit of the series, so that each patch builds on
-# its own (test config, separate worktree and object directory).
+# its own. The commits are checked out in build/linux itself and built in
+# the test object directory: same paths, so make and ccache stay
+# incremental. The branch is restored afterwards.
 cmd_check_build() {
 	cmd_tree
-	local wt=$build/linux-check obj=$build/obj-check rev n=0
-	git_src worktree prune
-	[ -d "$wt" ] || git_src worktree add -q --detach "$wt" base
+	[ -z "$(git_src status --porcelain --untracked-files=no)" ] ||
+		die "build/linux has uncommitted changes"
+	local obj=$build/obj-test rev n=0
+	# Global: the EXIT trap runs after this function has returned.
+	check_head=$(git_src symbolic-ref -q --short HEAD || git_src rev-parse HEAD)
+	trap 'git_src checkout -q "$check_head"' EXIT
 	for rev in $(git_src rev-list --reverse base..HEAD); do
 		n=$((n + 1))
-		git -C "$wt" checkout -q --detach "$rev"
-		configure "$wt" "$obj" test
-		log "patch $n: $(git -C "$wt" log -1 --format=%s)"
-		make_kernel "$wt" "$obj" -s bzImage modules ||
+		git_src checkout -q --detach "$rev"
+		configure "$src" "$obj" test
+		log "patch $n: $(git_src log -1 --format=%s)"
+		make_kernel "$src" "$obj" -s bzImage modules ||
 			die "patch $n does not build"
 	done
 	log "all $n patches build on their own"
