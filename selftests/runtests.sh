@@ -25,7 +25,8 @@ mkdir -p "$logs"
 passed=0 failed=0 skipped=0
 failures=()
 
-splat='WARNING:|BUG:|Oops|general protection fault|KASAN:|UBSAN:|possible recursive locking|circular locking dependency|inconsistent lock state|suspicious RCU usage|irq lock inversion|bad unlock balance|held lock freed|lock held when returning|blocked for more than'
+# Kernel log lines that fail a test (vm-run applies them too).
+splat=$(cat "$top/tools/kernel-splats.ere")
 
 # run NAME DIR COMMAND...: run one program, count its results.
 run() {
