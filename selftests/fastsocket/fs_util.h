@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef TCP_FASTSOCKET
@@ -270,6 +272,123 @@ static inline int fs_one_conn(int lfd)
 out_c:
 	close(c);
 	return err;
+}
+
+/* SO_INCOMING_CPU of @fd, or -1. */
+static inline int incoming_cpu(int fd)
+{
+	int cpu = -1;
+	socklen_t len = sizeof(cpu);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len))
+		return -1;
+	return cpu;
+}
+
+/*
+ * Accept everything queued on @lfd without blocking; returns the number
+ * accepted, or -errno of the error that ended the loop if not EAGAIN.
+ */
+static inline int drain_accept(int lfd)
+{
+	int flags = fcntl(lfd, F_GETFL), n = 0, s;
+
+	fcntl(lfd, F_SETFL, flags | O_NONBLOCK);
+	while ((s = accept(lfd, NULL, NULL)) >= 0) {
+		n++;
+		close(s);
+	}
+	if (errno != EAGAIN)
+		n = -errno;
+	fcntl(lfd, F_SETFL, flags);
+	return n;
+}
+
+/* Wait until @cpu's local queue has seen @n connections in all. */
+static inline int wait_listen_local(int cpu, long n)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (fs_stat("listen_local", cpu) >= n)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Accepted-queue length of the listener on @port, from /proc/net/tcp*. */
+static inline long listen_rx_queue(int family, int port)
+{
+	const char *path = family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp";
+	char line[512], local[64];
+	unsigned int st, lport;
+	unsigned long txq, rxq;
+	long val = -1;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " %*d: %63s %*s %x %lx:%lx", local, &st, &txq,
+			   &rxq) != 4)
+			continue;
+		if (sscanf(strrchr(local, ':') + 1, "%x", &lport) == 1 &&
+		    (int)lport == port && st == 0x0A)
+			val = rxq;
+	}
+	fclose(f);
+	return val;
+}
+
+/* Open @n connections from @cpu without accepting them; fds in @fds. */
+static inline int queue_from(int lfd, int cpu, int *fds, int n)
+{
+	int i;
+
+	if (pin_to(cpu))
+		return -errno;
+	for (i = 0; i < n; i++) {
+		fds[i] = fs_connect_to(lfd);
+		if (fds[i] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* gettid() for glibc versions without the wrapper. */
+static inline pid_t fs_gettid(void)
+{
+	return syscall(SYS_gettid);
+}
+
+/*
+ * Wait until thread @tid of this process sleeps interruptibly (state S in
+ * /proc), e.g. blocked in accept(). Returns 0 or -ETIMEDOUT after 10 s.
+ */
+static inline int fs_wait_sleeping(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	int i, fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	for (i = 0; i < 1000; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return -errno;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			p = strrchr(buf, ')');
+			if (p && p[1] == ' ' && p[2] == 'S')
+				return 0;
+		}
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
 }
 
 #endif /* FS_UTIL_H */

@@ -19,74 +19,7 @@
 
 #define PER_CPU	8
 
-static int incoming_cpu(int fd)
-{
-	int cpu = -1;
-	socklen_t len = sizeof(cpu);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len))
-		return -1;
-	return cpu;
-}
-
-/*
- * Accept everything queued on @lfd without blocking; returns the number
- * accepted, or -errno of the error that ended the loop if not EAGAIN.
- */
-static int drain_accept(int lfd)
-{
-	int flags = fcntl(lfd, F_GETFL), n = 0, s;
-
-	fcntl(lfd, F_SETFL, flags | O_NONBLOCK);
-	while ((s = accept(lfd, NULL, NULL)) >= 0) {
-		n++;
-		close(s);
-	}
-	if (errno != EAGAIN)
-		n = -errno;
-	fcntl(lfd, F_SETFL, flags);
-	return n;
-}
-
 #define CPU1_ONLINE	"/sys/devices/system/cpu/cpu1/online"
-
-/* Wait until @cpu's local queue has seen @n connections in all. */
-static int wait_listen_local(int cpu, long n)
-{
-	int i;
-
-	for (i = 0; i < 500; i++) {
-		if (fs_stat("listen_local", cpu) >= n)
-			return 0;
-		usleep(10000);
-	}
-	return -ETIMEDOUT;
-}
-
-/* Accepted-queue length of the listener on @port, from /proc/net/tcp*. */
-static long listen_rx_queue(int family, int port)
-{
-	const char *path = family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp";
-	char line[512], local[64];
-	unsigned int st, lport;
-	unsigned long txq, rxq;
-	long val = -1;
-	FILE *f;
-
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, " %*d: %63s %*s %x %lx:%lx", local, &st, &txq,
-			   &rxq) != 4)
-			continue;
-		if (sscanf(strrchr(local, ':') + 1, "%x", &lport) == 1 &&
-		    (int)lport == port && st == 0x0A)
-			val = rxq;
-	}
-	fclose(f);
-	return val;
-}
 
 FIXTURE(listen) {
 	int lfd;
@@ -128,21 +61,6 @@ FIXTURE_TEARDOWN(listen)
 			TH_LOG("cannot bring cpu1 online: %s", strerror(errno));
 		close(fd);
 	}
-}
-
-/* Open @n connections from @cpu without accepting them; fds in @fds. */
-static int queue_from(int lfd, int cpu, int *fds, int n)
-{
-	int i;
-
-	if (pin_to(cpu))
-		return -errno;
-	for (i = 0; i < n; i++) {
-		fds[i] = fs_connect_to(lfd);
-		if (fds[i] < 0)
-			return -errno;
-	}
-	return 0;
 }
 
 /* Each pinned client's connection is accepted on its CPU, locally. */
@@ -237,10 +155,11 @@ TEST_F(listen, lone_acceptor_steals_the_rest)
 }
 
 struct blocked {
-	int	lfd;
-	int	epoll;
-	int	accepted;
-	int	err;
+	int		lfd;
+	int		epoll;
+	int		accepted;
+	int		err;
+	volatile pid_t	tid;
 };
 
 static void *blocked_acceptor(void *arg)
@@ -253,6 +172,7 @@ static void *blocked_acceptor(void *arg)
 		b->err = errno;
 		return NULL;
 	}
+	b->tid = fs_gettid();
 	if (b->epoll >= 0 && epoll_wait(b->epoll, &ev, 1, 10000) != 1) {
 		b->err = ETIMEDOUT;
 		return NULL;
@@ -290,7 +210,9 @@ TEST_F(listen, sleeping_acceptor_is_woken)
 					       self->lfd, &ev));
 		}
 		ASSERT_EQ(0, pthread_create(&t, NULL, blocked_acceptor, &b));
-		usleep(200000);
+		while (!b.tid)
+			usleep(1000);
+		ASSERT_EQ(0, fs_wait_sleeping(b.tid));
 		ASSERT_EQ(0, pin_to(1));
 		c = fs_connect_to(self->lfd);
 		ASSERT_LE(0, c);
@@ -302,6 +224,9 @@ TEST_F(listen, sleeping_acceptor_is_woken)
 			close(b.epoll);
 	}
 	EXPECT_EQ(2, fs_stat("accept_stolen", -1));
+	/* Nobody slept on CPU 1: both wake-ups went the usual way. */
+	EXPECT_EQ(2, fs_stat("wake_other", 1));
+	EXPECT_EQ(0, fs_stat("wake_local", -1));
 }
 
 /* Count the clients whose connection was reset, out of @n. */

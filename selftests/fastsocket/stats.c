@@ -41,6 +41,22 @@ FIXTURE_TEARDOWN(stats)
 		close(self->lfd);
 }
 
+/*
+ * Connections queued on, and accepted from, enabled listeners: on their
+ * shared queue (before local queues are attached, or while they wait for
+ * a grace period) or on local ones. With @cpu >= 0, on that CPU's row.
+ */
+static long queued(int cpu)
+{
+	return fs_stat("listen_global", cpu) + fs_stat("listen_local", cpu);
+}
+
+static long accepted(int cpu)
+{
+	return fs_stat("accept_global", cpu) + fs_stat("accept_local", cpu) +
+	       fs_stat("accept_stolen", cpu);
+}
+
 static int run_conns(int lfd, int n)
 {
 	int i, err;
@@ -55,20 +71,20 @@ static int run_conns(int lfd, int n)
 
 TEST_F(stats, listener_in_port_set_counts)
 {
-	long syn0 = fs_stat("listen_global", -1);
-	long acc0 = fs_stat("accept_global", -1);
+	long syn0 = queued(-1);
+	long acc0 = accepted(-1);
 
 	ASSERT_EQ(0, syn0);
 	ASSERT_EQ(0, acc0);
 	/* Not yet in the port set: nothing counts. */
 	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
-	EXPECT_EQ(0, fs_stat("listen_global", -1));
-	EXPECT_EQ(0, fs_stat("accept_global", -1));
+	EXPECT_EQ(0, queued(-1));
+	EXPECT_EQ(0, accepted(-1));
 
 	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
 	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
-	EXPECT_EQ(NR_CONN, fs_stat("listen_global", -1));
-	EXPECT_EQ(NR_CONN, fs_stat("accept_global", -1));
+	EXPECT_EQ(NR_CONN, queued(-1));
+	EXPECT_EQ(NR_CONN, accepted(-1));
 }
 
 TEST_F(stats, sockopt_overrides_port_set)
@@ -78,14 +94,14 @@ TEST_F(stats, sockopt_overrides_port_set)
 	ASSERT_EQ(0, setsockopt(self->lfd, IPPROTO_TCP, TCP_FASTSOCKET, &on,
 				sizeof(on)));
 	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
-	EXPECT_EQ(NR_CONN, fs_stat("accept_global", -1));
+	EXPECT_EQ(NR_CONN, accepted(-1));
 
 	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
 	ASSERT_EQ(0, setsockopt(self->lfd, IPPROTO_TCP, TCP_FASTSOCKET, &off,
 				sizeof(off)));
 	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
-	EXPECT_EQ(NR_CONN, fs_stat("listen_global", -1));
-	EXPECT_EQ(NR_CONN, fs_stat("accept_global", -1));
+	EXPECT_EQ(NR_CONN, queued(-1));
+	EXPECT_EQ(NR_CONN, accepted(-1));
 }
 
 TEST_F(stats, switches_off_count_nothing)
@@ -93,16 +109,16 @@ TEST_F(stats, switches_off_count_nothing)
 	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
 	ASSERT_EQ(0, fs_sysctl_write("listen", "0"));
 	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
-	EXPECT_EQ(0, fs_stat("listen_global", -1));
+	EXPECT_EQ(0, queued(-1));
 
 	ASSERT_EQ(0, fs_sysctl_write("listen", "1"));
 	ASSERT_EQ(0, fs_sysctl_write("enabled", "0"));
 	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
-	EXPECT_EQ(0, fs_stat("listen_global", -1));
+	EXPECT_EQ(0, queued(-1));
 
 	ASSERT_EQ(0, fs_sysctl_write("enabled", "1"));
 	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
-	EXPECT_EQ(NR_CONN, fs_stat("listen_global", -1));
+	EXPECT_EQ(NR_CONN, queued(-1));
 }
 
 /*
@@ -119,12 +135,12 @@ TEST_F(stats, counted_on_the_handling_cpu)
 		ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
 	}
 	for (cpu = 0; cpu < ncpu; cpu++) {
-		EXPECT_EQ(NR_CONN, fs_stat("listen_global", cpu))
+		EXPECT_EQ(NR_CONN, queued(cpu))
 			TH_LOG("cpu %ld", cpu);
-		sum += fs_stat("accept_global", cpu);
+		sum += accepted(cpu);
 	}
 	EXPECT_EQ(ncpu * NR_CONN, sum);
-	EXPECT_EQ(ncpu * NR_CONN, fs_stat("accept_global", -1));
+	EXPECT_EQ(ncpu * NR_CONN, accepted(-1));
 }
 
 TEST_F(stats, other_netns_unaffected)
@@ -134,15 +150,15 @@ TEST_F(stats, other_netns_unaffected)
 
 	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
 	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
-	ASSERT_EQ(NR_CONN, fs_stat("listen_global", -1));
+	ASSERT_EQ(NR_CONN, queued(-1));
 
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		if (fs_new_netns())
 			_exit(1);
-		_exit(fs_stat("listen_global", -1) == 0 &&
-		      fs_stat("accept_global", -1) == 0 ? 0 : 2);
+		_exit(queued(-1) == 0 &&
+		      accepted(-1) == 0 ? 0 : 2);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
