@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Fastsocket for Linux 6.12: one entry point.
 #
-#   make demo            build, boot the patched kernel, show Fastsocket working
+#   make demo            build, boot the patched kernel, show Fastsocket working,
+#                        then a quick benchmark table (bench kernel, icount)
 #   make test            build everything, run all tests in the VM
 #                        (SUITES=fastsocket: our selftests only)
 #   make kernel          patched test kernel (FLAVOR=bench for production)
@@ -10,6 +11,10 @@
 #   make selftests       selftest binaries
 #   make tools           the fastsocket CLI
 #   make benchmarks      the crr load tool
+#   make bench           build bench + vanilla kernels and the bench module, run
+#                        the benchmark matrix (benchmarks/run.sh; BENCH_ARGS=...)
+#   make bench-plots     regenerate table, plots and docs/benchmarks.md from
+#                        build/bench/latest
 #   make export-patches  regenerate linux-patches/ from build/linux
 #   make checkpatch      scripts/checkpatch.pl --strict on the series
 #   make check-series    checkpatch, then build the kernel at every patch
@@ -54,6 +59,18 @@ test: kernel module selftests tools
 
 demo: kernel module tools benchmarks
 	@tools/vm-run -t 900 -- $(TOP)/tools/demo.sh
+	$(MAKE) module FLAVOR=bench
+	@benchmarks/run.sh --quick
+	@cat $(BUILD)/bench/latest/summary.md
+
+# The benchmark matrix: patched bench kernel and its module, the vanilla
+# kernel, tools and crr. BENCH_ARGS passes options to benchmarks/run.sh.
+bench: vanilla tools benchmarks
+	$(MAKE) module FLAVOR=bench
+	benchmarks/run.sh $(BENCH_ARGS)
+
+bench-plots:
+	benchmarks/plots.sh $(BUILD)/bench/latest
 
 export-patches:
 	tools/kernel.sh export
@@ -70,4 +87,4 @@ clean:
 	rm -rf $(BUILD)/obj-* $(BUILD)/module-* $(BUILD)/vm
 
 .PHONY: all deps kernel vanilla module selftests tools benchmarks test demo \
-	export-patches checkpatch check-series clean
+	bench bench-plots export-patches checkpatch check-series clean

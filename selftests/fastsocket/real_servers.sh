@@ -1,0 +1,191 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Unmodified Debian nginx and HAProxy on Fastsocket-enabled listeners, in a
+# network namespace of their own: nginx with 2 workers, accept_mutex on and
+# off, a shared listener and "listen ... reuseport", pinned workers or not;
+# then HAProxy in front of nginx (its connections to nginx are active
+# connections). Each case drives "Connection: close" requests with wrk and
+# asserts that every request succeeded (no socket error, no non-2xx) and
+# that the enabled listeners accepted at least one connection per request,
+# through the local queues (the per-CPU counters moved).
+#
+# Exit status as kselftest: 0 pass, 1 fail, 4 skip.
+set -u
+
+ksft_skip=4
+fs=/proc/sys/net/fastsocket
+duration=${FS_REAL_DURATION:-3}
+
+if [ ! -e "$fs/enabled" ]; then
+	echo "SKIP: fastsocket module not loaded"
+	exit $ksft_skip
+fi
+for b in nginx haproxy wrk ip unshare; do
+	if ! command -v "$b" >/dev/null 2>&1 &&
+	   [ ! -x "/usr/sbin/$b" ]; then
+		echo "SKIP: $b is not installed"
+		exit $ksft_skip
+	fi
+done
+PATH=$PATH:/usr/sbin:/sbin
+
+# A namespace of our own: fresh sysctls, fresh counters, free ports.
+if [ -z "${FS_REAL_NETNS:-}" ]; then
+	exec unshare -n env FS_REAL_NETNS=1 "$0" "$@"
+fi
+ip link set lo up
+
+dir=$(mktemp -d /tmp/fs-real.XXXXXX)
+failures=0
+
+cleanup() {
+	[ -s "$dir/nginx.pid" ] && kill -QUIT "$(cat "$dir/nginx.pid")" 2>/dev/null
+	[ -s "$dir/haproxy.pid" ] && kill "$(cat "$dir/haproxy.pid")" 2>/dev/null
+	sleep 0.5
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+for sw in enabled listen established steering vfs_light; do
+	echo 1 > "$fs/$sw"
+done
+echo 8080-8081 > "$fs/ports"
+
+# Column @1 of the "total" line of /proc/net/fastsocket.
+stat() {
+	awk -v k="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == k) c = i }
+		$1 == "total" { print c ? $c : -1 }' /proc/net/fastsocket
+}
+
+accepted() {
+	echo $(($(stat accept_local) + $(stat accept_stolen) + $(stat accept_global)))
+}
+
+# Wait until something listens on 127.0.0.1:@1.
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		ss -Hltn "sport = :$1" | grep -q . && return 0
+		sleep 0.1
+	done
+	echo "nothing listens on port $1"
+	return 1
+}
+
+# start_nginx MUTEX REUSEPORT AFFINITY
+start_nginx() {
+	mkdir -p "$dir/tmp"
+	cat > "$dir/nginx.conf" <<EOF
+user root;
+worker_processes 2;
+$( [ "$3" = pinned ] && echo "worker_cpu_affinity auto;" )
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events {
+	worker_connections 1024;
+	accept_mutex $1;
+}
+http {
+	access_log off;
+	client_body_temp_path $dir/tmp/body;
+	proxy_temp_path $dir/tmp/proxy;
+	fastcgi_temp_path $dir/tmp/fastcgi;
+	uwsgi_temp_path $dir/tmp/uwsgi;
+	scgi_temp_path $dir/tmp/scgi;
+	server {
+		listen 127.0.0.1:8080 $( [ "$2" = on ] && echo reuseport );
+		location / { return 200 "ok\n"; }
+	}
+}
+EOF
+	nginx -p "$dir" -c "$dir/nginx.conf" || return 1
+	wait_port 8080
+}
+
+stop_nginx() {
+	local pid i
+	pid=$(cat "$dir/nginx.pid" 2>/dev/null) || return 0
+	kill -QUIT "$pid"
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	rm -f "$dir/nginx.pid"
+}
+
+# drive NAME PORT MIN_ACCEPTS_PER_REQUEST: run wrk, check its result and
+# the counters.
+drive() {
+	local name=$1 port=$2 per=$3 before after out reqs errs non2xx
+	before=$(accepted)
+	local0=$(stat listen_local)
+	out=$(wrk -t 2 -c 8 -d "${duration}s" -H "Connection: close" \
+		"http://127.0.0.1:$port/" 2>&1)
+	after=$(accepted)
+	reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
+	errs=$(sed -n 's/.*Socket errors: \(.*\)/\1/p' <<<"$out")
+	non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
+	echo "$name: requests=${reqs:-0} accepted=$((after - before))" \
+		"listen_local=$(($(stat listen_local) - local0))" \
+		"socket_errors=${errs:-none} non2xx=${non2xx:-0}"
+	if [ -z "$reqs" ] || [ "$reqs" -le 0 ] || [ -n "$errs" ] ||
+	   [ -n "$non2xx" ] || [ $((after - before)) -lt $((reqs * per)) ] ||
+	   [ "$(stat listen_local)" -le "$local0" ]; then
+		echo "FAIL: $name"
+		echo "$out" | sed 's/^/    /'
+		failures=$((failures + 1))
+	fi
+}
+
+nginx_cases=("on off free" "off off free" "off on free" "on off pinned"
+	     "off on pinned")
+[ "${FS_REAL_CASES:-all}" = haproxy ] && nginx_cases=()
+for c in "${nginx_cases[@]}"; do
+	set -- $c
+	name="nginx accept_mutex=$1 reuseport=$2 workers=$3"
+	if ! start_nginx "$1" "$2" "$3"; then
+		echo "FAIL: $name: nginx did not start"
+		cat "$dir/error.log" 2>/dev/null
+		failures=$((failures + 1))
+		continue
+	fi
+	drive "$name" 8080 1
+	stop_nginx
+done
+
+# HAProxy in front of nginx: every request is one passive connection on
+# 8081 and one active connection from HAProxy to nginx on 8080.
+if start_nginx off off free; then
+	cat > "$dir/haproxy.cfg" <<EOF
+global
+	maxconn 1024
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 10s
+	timeout server 10s
+	option httpclose
+	http-reuse never
+frontend fe
+	bind 127.0.0.1:8081
+	default_backend be
+backend be
+	server nginx 127.0.0.1:8080
+EOF
+	if haproxy -D -p "$dir/haproxy.pid" -f "$dir/haproxy.cfg" &&
+	   wait_port 8081; then
+		drive "haproxy -> nginx" 8081 2
+	else
+		echo "FAIL: haproxy did not start"
+		failures=$((failures + 1))
+	fi
+	stop_nginx
+else
+	echo "FAIL: nginx for haproxy did not start"
+	failures=$((failures + 1))
+fi
+
+[ "$failures" = 0 ] && echo "PASS" && exit 0
+echo "$failures case(s) failed"
+exit 1
