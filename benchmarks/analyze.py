@@ -28,7 +28,8 @@ import sys
 
 USER_HZ = 100          # /proc/stat ticks
 ICOUNT_TOLERANCE = 2.0  # percent, issue 3
-CRR_ORDER = ["shared", "fs_listen", "fs_all", "reuseport", "keepalive"]
+CRR_ORDER = ["shared", "fs_listen", "fs_all", "shared_pin", "fs_pin",
+             "reuseport", "keepalive"]
 REAL_ORDER = ["nginx", "nginx_fs", "nginx_mutex", "nginx_mutex_fs",
               "nginx_reuseport", "nginx_reuseport_fs", "nginx_keepalive",
               "haproxy", "haproxy_fs"]
@@ -225,15 +226,20 @@ def summarise(rows, mode, checks):
                          "overhead": ovh})
     out.append("")
 
-    # fs_listen against the hand-tuned reuseport server, paired per repeat.
+    # Fastsocket against the hand-tuned reuseport server, and pinned
+    # workers on and off, paired per repeat.
     for kernel in kernels:
-        a, b = rate.get((kernel, "fs_listen")), rate.get((kernel, "reuseport"))
-        if a and b:
+        for x, y in (("fs_listen", "reuseport"), ("fs_pin", "reuseport"),
+                     ("fs_pin", "shared_pin")):
+            a, b = rate.get((kernel, x)), rate.get((kernel, y))
+            if not (a and b):
+                continue
             rr = [a[i] / b[i] for i in a if i in b and b[i]]
             if rr:
-                out.append("- `fs_listen / reuseport` (%s, paired): %.3f "
+                out.append("- `%s / %s` (%s, paired): %.3f "
                            "[%.3f..%.3f] over %d repeats" % (
-                               kernel, med(rr), min(rr), max(rr), len(rr)))
+                               x, y, kernel, med(rr), min(rr), max(rr),
+                               len(rr)))
     # Feature off against the unpatched kernel: separate boots, so medians.
     if "bench" in kernels and "vanilla" in kernels:
         for c in ("shared", "reuseport", "keepalive", "nginx", "haproxy"):

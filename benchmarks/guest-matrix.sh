@@ -28,6 +28,10 @@
 #                forked workers, unpinned; module loaded, every switch 0
 #   fs_listen    the same server; enabled=1 listen=1, port in ports
 #   fs_all       the same server; every switch the module has set to 1
+#   shared_pin   crr server --mode fork --workers 2 --pin --exclusive: the
+#                shared listener, workers pinned one per CPU, EPOLLEXCLUSIVE
+#                (like nginx with worker_cpu_affinity); every switch 0
+#   fs_pin       the same server; enabled=1 listen=1, port in ports
 #   reuseport    crr server --mode reuseport --incoming-cpu --pin: one
 #                SO_REUSEPORT listener per worker, SO_INCOMING_CPU, pinned
 #   keepalive    --keepalive on both sides: no connection set-up at all
@@ -38,7 +42,7 @@
 #   haproxy, haproxy_fs             HAProxy (mode http, 2 threads) in front
 #                                   of nginx: one active connection per
 #                                   request (http-server-close)
-# Groups: crr (the first five), real (the nginx/haproxy ones), all.
+# Groups: crr (the first seven), real (the nginx/haproxy ones), all.
 # The _fs variants and fs_* arm Fastsocket; every other configuration runs
 # with every switch 0.
 #
@@ -71,7 +75,7 @@ perf=1
 perf_duration=
 out=${FS_OUT:-}
 
-crr_configs="shared fs_listen fs_all reuseport keepalive"
+crr_configs="shared fs_listen fs_all shared_pin fs_pin reuseport keepalive"
 real_configs="nginx nginx_fs nginx_mutex nginx_mutex_fs nginx_reuseport
 	nginx_reuseport_fs nginx_keepalive haproxy haproxy_fs"
 
@@ -457,15 +461,16 @@ server_start()
 	srv_pid= backend_pid= srv_out=
 	log "start $c"
 	case $c in
-	fs_listen|*_fs) fs_set listen ;;
+	fs_listen|fs_pin|*_fs) fs_set listen ;;
 	fs_all) fs_set all ;;
 	*) fs_set off ;;
 	esac
 	case $c in
-	shared|fs_listen|fs_all|reuseport|keepalive)
+	shared|fs_listen|fs_all|shared_pin|fs_pin|reuseport|keepalive)
 		kind=crr
 		port=$port_crr
 		local args=(--mode fork --workers 2)
+		case $c in *_pin) args+=(--pin --exclusive) ;; esac
 		[ $c = reuseport ] && args=(--mode reuseport --workers 2 --incoming-cpu --pin)
 		[ $c = keepalive ] && args+=(--keepalive)
 		srv_out=$raw.server.txt

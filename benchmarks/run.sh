@@ -28,7 +28,7 @@
 #   --timeout SEC     per boot (default: estimated from the matrix)
 #   --out DIR         results (default build/bench/<timestamp>; build/bench/latest
 #                     points to the last one)
-#   --quick           icount only, patched kernel only, shared,fs_listen,
+#   --quick           icount only, patched kernel only, shared,fs_listen,fs_pin,
 #                     reuseport,keepalive, 3 repeats of 2 s, no perf
 #   --docs            after the run, copy plots and table into docs/
 #
@@ -153,7 +153,7 @@ while [ $# -gt 0 ]; do
 	--docs) docs=1; shift ;;
 	--quick)
 		modes=icount repeats=3 duration=2 perf=0 novanilla=1
-		configs=shared,fs_listen,reuseport,keepalive
+		configs=shared,fs_listen,fs_pin,reuseport,keepalive
 		shift ;;
 	-h|--help) usage 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; usage ;;

@@ -3,8 +3,8 @@
  * Per-CPU local accept queues (net.fastsocket.listen): connections are
  * accepted on the CPU that set them up, a lone acceptor steals the rest,
  * and nothing is lost when the listener closes or shuts down, when the
- * feature is switched off, or when a CPU goes offline with connections
- * queued on it.
+ * feature is switched off, when a worker is killed, or when a CPU goes
+ * offline with connections queued on it.
  *
  * On loopback with RPS off, a connection's handshake runs in softirq on
  * the connecting thread's CPU, so pinning the client picks the CPU.
@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include "fs_util.h"
@@ -308,6 +309,53 @@ TEST_F(listen, switching_off_loses_nothing)
 		ASSERT_LE(0, self->lfd);
 	}
 	EXPECT_EQ(2 * self->ncpu * PER_CPU, fs_stat("listen_local", -1));
+}
+
+/*
+ * Two forked workers pinned one per CPU; the one on CPU 1 is killed. The
+ * connections then made from both CPUs are all served by the survivor:
+ * CPU 1's are stolen, none waits for a worker that is gone.
+ */
+TEST_F(listen, killed_worker_strands_nothing)
+{
+	int fds[2][PER_CPU], cpu, i, served = 0, status;
+	pid_t pid[2];
+	char b;
+
+	for (cpu = 0; cpu < 2; cpu++) {
+		pid[cpu] = fork();
+		ASSERT_LE(0, pid[cpu]);
+		if (pid[cpu] == 0) {
+			int s;
+
+			if (pin_to(cpu))
+				_exit(1);
+			while ((s = accept(self->lfd, NULL, NULL)) >= 0) {
+				if (write(s, "x", 1) != 1)
+					_exit(2);
+				close(s);
+			}
+			_exit(3);
+		}
+	}
+	ASSERT_EQ(0, kill(pid[1], SIGKILL));
+	ASSERT_EQ(pid[1], waitpid(pid[1], &status, 0));
+	for (cpu = 0; cpu < 2; cpu++)
+		ASSERT_EQ(0, queue_from(self->lfd, cpu, fds[cpu], PER_CPU));
+	for (cpu = 0; cpu < 2; cpu++)
+		for (i = 0; i < PER_CPU; i++) {
+			struct pollfd p = { .fd = fds[cpu][i], .events = POLLIN };
+
+			if (poll(&p, 1, 10000) == 1 &&
+			    read(fds[cpu][i], &b, 1) == 1)
+				served++;
+			close(fds[cpu][i]);
+		}
+	kill(pid[0], SIGKILL);
+	waitpid(pid[0], &status, 0);
+	EXPECT_EQ(2 * PER_CPU, served);
+	EXPECT_EQ(PER_CPU, fs_stat("accept_local", 0));
+	EXPECT_EQ(PER_CPU, fs_stat("accept_stolen", 0));
 }
 
 /*

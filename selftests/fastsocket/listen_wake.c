@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Wake-up preference of the local listen table: when acceptors sleep in
- * accept() on several CPUs, a connection queued on CPU c wakes the one on
- * CPU c, even when another CPU's acceptor has slept longer and stands
- * first in the listener's wait queue. Without the preference that one
- * would be woken and steal the connection.
+ * Wake-up preference of the local listen table: when acceptors sleep on
+ * several CPUs, in accept() or in epoll_wait() with EPOLLEXCLUSIVE (one
+ * epoll instance each, like nginx workers), a connection queued on CPU c
+ * wakes the one on CPU c, even when another CPU's acceptor stands first
+ * in the listener's wait queue. Without the preference that one would be
+ * woken and steal the connection.
  *
  * On loopback with RPS off, a connection's handshake runs in softirq on
  * the connecting thread's CPU, so pinning the client picks the CPU.
  */
 #include <pthread.h>
+#include <sys/epoll.h>
 
 #include "fs_util.h"
 #include "kselftest_harness.h"
@@ -19,6 +21,7 @@
 struct acceptor {
 	int		lfd;
 	int		cpu;
+	bool		epoll;		/* epoll_wait(EPOLLEXCLUSIVE), then accept() */
 	volatile pid_t	tid;
 	volatile int	waiting;	/* about to block in accept() */
 	volatile int	accepted;
@@ -28,31 +31,48 @@ struct acceptor {
 
 static void *acceptor_loop(void *arg)
 {
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	struct acceptor *a = arg;
-	int s;
+	int s, ep = -1;
 
 	if (pin_to(a->cpu)) {
 		a->err = errno;
 		return NULL;
 	}
+	if (a->epoll) {
+		ep = epoll_create1(0);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, a->lfd, &ev)) {
+			a->err = errno;
+			return NULL;
+		}
+	}
 	a->tid = fs_gettid();
 	for (;;) {
 		a->waiting = 1;
+		if (ep >= 0 && epoll_wait(ep, &ev, 1, 20000) != 1) {
+			a->err = ETIMEDOUT;
+			break;
+		}
 		s = accept(a->lfd, NULL, NULL);
 		a->waiting = 0;
+		if (s < 0 && errno == EAGAIN)
+			continue;
 		if (s < 0) {
 			/* shutdown(SHUT_RD) ends the test with EINVAL. */
 			if (errno != EINVAL)
 				a->err = errno;
-			return NULL;
+			break;
 		}
 		a->foreign += incoming_cpu(s) != a->cpu;
 		close(s);
 		__atomic_add_fetch(&a->accepted, 1, __ATOMIC_SEQ_CST);
 	}
+	if (ep >= 0)
+		close(ep);
+	return NULL;
 }
 
-/* Wait until @a is asleep in accept(). */
+/* Wait until @a is asleep in accept() or epoll_wait(). */
 static int acceptor_asleep(struct acceptor *a)
 {
 	int i;
@@ -73,10 +93,13 @@ FIXTURE(wake) {
 
 FIXTURE_VARIANT(wake) {
 	int family;
+	bool epoll;
 };
 
-FIXTURE_VARIANT_ADD(wake, ipv4) { .family = AF_INET };
-FIXTURE_VARIANT_ADD(wake, ipv6) { .family = AF_INET6 };
+FIXTURE_VARIANT_ADD(wake, ipv4_accept) { .family = AF_INET };
+FIXTURE_VARIANT_ADD(wake, ipv6_accept) { .family = AF_INET6 };
+FIXTURE_VARIANT_ADD(wake, ipv4_epoll) { .family = AF_INET, .epoll = true };
+FIXTURE_VARIANT_ADD(wake, ipv6_epoll) { .family = AF_INET6, .epoll = true };
 
 FIXTURE_SETUP(wake)
 {
@@ -95,6 +118,9 @@ FIXTURE_SETUP(wake)
 	/* A lost wake-up fails the test instead of hanging it. */
 	ASSERT_EQ(0, setsockopt(self->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv,
 				sizeof(tv)));
+	/* Event-driven acceptors use a non-blocking listener. */
+	if (variant->epoll)
+		ASSERT_EQ(0, fcntl(self->lfd, F_SETFL, O_NONBLOCK));
 }
 
 FIXTURE_TEARDOWN(wake)
@@ -110,10 +136,12 @@ FIXTURE_TEARDOWN(wake)
 	close(self->lfd);
 }
 
-/* Start acceptor @i pinned to @cpu and wait until it sleeps in accept(). */
-static int start_acceptor(FIXTURE_DATA(wake) *self, int i, int cpu)
+/* Start acceptor @i pinned to @cpu; wait until it sleeps (accept or epoll). */
+static int start_acceptor(FIXTURE_DATA(wake) *self, int i, int cpu,
+			  bool epoll)
 {
-	self->a[i] = (struct acceptor){ .lfd = self->lfd, .cpu = cpu };
+	self->a[i] = (struct acceptor){ .lfd = self->lfd, .cpu = cpu,
+					.epoll = epoll };
 	if (pthread_create(&self->t[i], NULL, acceptor_loop, &self->a[i]))
 		return -1;
 	self->started++;
@@ -153,21 +181,26 @@ static int round_from(FIXTURE_DATA(wake) *self, int cpu)
 }
 
 /*
- * The acceptor on CPU 1 falls asleep first, so it stands first in the
- * wait queue; connections from CPU 0 must still wake CPU 0's acceptor,
- * and then the other way round.
+ * The acceptor on CPU 1 starts first, so it stands first in the wait
+ * queue; connections from CPU 0 must still wake CPU 0's acceptor, and
+ * then the other way round. Every round is chosen so that, without the
+ * preference, the other CPU's acceptor would be first in line: a blocking
+ * accept() queues again at the tail after each wake-up, so the same CPU
+ * connects again; an epoll entry stays where it was moved, so the CPUs
+ * alternate.
  */
 TEST_F(wake, acceptor_on_the_queueing_cpu_wins)
 {
 	int r;
 
-	ASSERT_EQ(0, start_acceptor(self, 1, 1));
-	ASSERT_EQ(0, start_acceptor(self, 0, 0));
+	ASSERT_EQ(0, start_acceptor(self, 1, 1, variant->epoll));
+	ASSERT_EQ(0, start_acceptor(self, 0, 0, variant->epoll));
 
-	for (r = 0; r < ROUNDS; r++)
-		ASSERT_EQ(0, round_from(self, 0));
-	for (r = 0; r < ROUNDS; r++)
-		ASSERT_EQ(0, round_from(self, 1));
+	for (r = 0; r < 2 * ROUNDS; r++) {
+		int cpu = variant->epoll ? r % 2 : r >= ROUNDS;
+
+		ASSERT_EQ(0, round_from(self, cpu));
+	}
 
 	EXPECT_EQ(ROUNDS, self->a[0].accepted);
 	EXPECT_EQ(ROUNDS, self->a[1].accepted);
@@ -190,7 +223,7 @@ TEST_F(wake, no_local_acceptor_wakes_another)
 {
 	int r;
 
-	ASSERT_EQ(0, start_acceptor(self, 0, 1));
+	ASSERT_EQ(0, start_acceptor(self, 0, 1, variant->epoll));
 	for (r = 0; r < ROUNDS; r++)
 		ASSERT_EQ(0, round_from(self, 0));
 	EXPECT_EQ(ROUNDS, self->a[0].accepted);

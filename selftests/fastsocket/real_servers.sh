@@ -120,7 +120,8 @@ drive() {
 	local name=$1 port=$2 per=$3 before after out reqs errs non2xx
 	before=$(accepted)
 	local0=$(stat listen_local)
-	out=$(wrk -t 2 -c 8 -d "${duration}s" -H "Connection: close" \
+	out=$(wrk -t 2 -c 8 -d "${duration}s" --timeout 30s \
+		-H "Connection: close" \
 		"http://127.0.0.1:$port/" 2>&1)
 	after=$(accepted)
 	reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
@@ -173,11 +174,14 @@ frontend fe
 backend be
 	server nginx 127.0.0.1:8080
 EOF
-	if haproxy -D -p "$dir/haproxy.pid" -f "$dir/haproxy.cfg" &&
-	   wait_port 8081; then
+	# Foreground mode in the background: -D hangs in the VM's namespace.
+	haproxy -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
+	echo $! > "$dir/haproxy.pid"
+	if wait_port 8081; then
 		drive "haproxy -> nginx" 8081 2
 	else
 		echo "FAIL: haproxy did not start"
+		cat "$dir/haproxy.log"
 		failures=$((failures + 1))
 	fi
 	stop_nginx
