@@ -67,7 +67,7 @@ demo: kernel module tools benchmarks
 # kernel, tools and crr. BENCH_ARGS passes options to benchmarks/run.sh.
 bench: vanilla tools benchmarks
 	$(MAKE) module FLAVOR=bench
-	benchmarks/run.sh $(BENCH_ARGS)
+	benchmarks/run.sh --docs $(BENCH_ARGS)
 
 bench-plots:
 	benchmarks/plots.sh $(BUILD)/bench/latest
