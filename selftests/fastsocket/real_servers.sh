@@ -174,7 +174,7 @@ frontend fe
 backend be
 	server nginx 127.0.0.1:8080
 EOF
-	# Foreground mode in the background: -D hangs in the VM's namespace.
+	# Foreground mode, in the background: the test owns the pid.
 	haproxy -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
 	echo $! > "$dir/haproxy.pid"
 	if wait_port 8081; then
