@@ -80,16 +80,14 @@ static inline int fs_new_netns(void)
 }
 
 /*
- * Write @val to net.fastsocket.@name. Returns 0 or -errno of the open or
- * write, so that callers can assert the exact error.
+ * Write @val to the file @path (a sysctl, say). Returns 0 or -errno of the
+ * open or write, so that callers can assert the exact error.
  */
-static inline int fs_sysctl_write(const char *name, const char *val)
+static inline int fs_write_file(const char *path, const char *val)
 {
-	char path[128];
 	ssize_t n;
 	int fd, err = 0;
 
-	snprintf(path, sizeof(path), FS_SYSCTL_DIR "/%s", name);
 	fd = open(path, O_WRONLY);
 	if (fd < 0)
 		return -errno;
@@ -100,6 +98,15 @@ static inline int fs_sysctl_write(const char *name, const char *val)
 		err = -EIO;
 	close(fd);
 	return err;
+}
+
+/* Write @val to net.fastsocket.@name; see fs_write_file(). */
+static inline int fs_sysctl_write(const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), FS_SYSCTL_DIR "/%s", name);
+	return fs_write_file(path, val);
 }
 
 /* Read net.fastsocket.@name into @buf without the newline. */

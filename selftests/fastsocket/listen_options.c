@@ -44,21 +44,6 @@ FIXTURE_TEARDOWN(opts)
 		close(self->lfd);
 }
 
-/* Write @val to /proc/sys/@path. */
-static int write_proc(const char *path, const char *val)
-{
-	char p[128];
-	int fd, n;
-
-	snprintf(p, sizeof(p), "/proc/sys/%s", path);
-	fd = open(p, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (int)strlen(val) ? 0 : -EIO;
-}
-
 /* A TcpExt counter from /proc/net/netstat, or -1. */
 static long tcpext(const char *name)
 {
@@ -178,7 +163,7 @@ TEST_F(opts, fastopen)
 	char buf[8];
 
 	/* Client and server, no cookie needed. */
-	ASSERT_EQ(0, write_proc("net/ipv4/tcp_fastopen", "515"));
+	ASSERT_EQ(0, fs_write_file("/proc/sys/net/ipv4/tcp_fastopen", "515"));
 	self->lfd = bound(variant->family, false, 0);
 	ASSERT_LE(0, self->lfd);
 	ASSERT_EQ(0, setsockopt(self->lfd, IPPROTO_TCP, TCP_FASTOPEN, &qlen,
@@ -209,7 +194,7 @@ TEST_F(opts, syncookies)
 	long recv0;
 	int c, s;
 
-	ASSERT_EQ(0, write_proc("net/ipv4/tcp_syncookies", "2"));
+	ASSERT_EQ(0, fs_write_file("/proc/sys/net/ipv4/tcp_syncookies", "2"));
 	self->lfd = fs_listen(variant->family, 16, -1);
 	ASSERT_LE(0, self->lfd);
 	recv0 = tcpext("SyncookiesRecv");
