@@ -303,7 +303,8 @@ def model(top, rows, info):
            "the instruction-counted boot (1 µs = 1000 instructions), client, "
            "server and kernel together. σ: `perf lock contention` total wait "
            "on spinning locks (spinlocks, rwlocks) over the CPU time of the "
-           "profiling run (2 vCPUs x %s s), used as "
+           "profiling run (2 vCPUs x %s s; the icount profile if there is "
+           "one, else the wall-clock one), used as "
            "the serial fraction; κ = 0 (Amdahl), since the emulator has no "
            "coherence cost to measure. X(N)/X(1) = N / (1 + σ(N-1))." % (
                fmt(pd, "%g")), "",
@@ -315,8 +316,14 @@ def model(top, rows, info):
             continue
         ki = med([num(r.get("cpu_us_per_conn")) for r in icount
                   if r["config"] == c])
-        w = lock_wait_s(os.path.join(top, "icount-" + kernel, "perf",
-                                     c + ".lock.txt"))
+        # The icount profile when there is one, else the wall-clock one
+        # of the same kernel (run.sh profiles only in wall mode by default).
+        w = None
+        for m in ("icount", "wall"):
+            w = lock_wait_s(os.path.join(top, "%s-%s" % (m, kernel), "perf",
+                                         c + ".lock.txt"))
+            if w is not None:
+                break
         sigma = min(1.0, w / (2 * pd)) if (w is not None and pd) else None
         proj = []
         for n in (8, 32, 64):

@@ -34,7 +34,12 @@
 #   fs_pin       the same server; enabled=1 listen=1, port in ports
 #   reuseport    crr server --mode reuseport --incoming-cpu --pin: one
 #                SO_REUSEPORT listener per worker, SO_INCOMING_CPU, pinned
-#   keepalive    --keepalive on both sides: no connection set-up at all
+#   keepalive    --keepalive on both sides: no connection set-up at all;
+#                served like reuseport (a pinned worker per CPU behind its
+#                SO_INCOMING_CPU listener), so that each pinned client
+#                thread's 8 connections always land on the worker of its
+#                own CPU and the run repeats (unpinned fork workers split
+#                the 16 connections differently from run to run)
 #   nginx, nginx_fs                 nginx, 2 workers, accept_mutex off
 #   nginx_mutex, nginx_mutex_fs     accept_mutex on
 #   nginx_reuseport, nginx_reuseport_fs   listen ... reuseport
@@ -471,7 +476,9 @@ server_start()
 		port=$port_crr
 		local args=(--mode fork --workers 2)
 		case $c in *_pin) args+=(--pin --exclusive) ;; esac
-		[ $c = reuseport ] && args=(--mode reuseport --workers 2 --incoming-cpu --pin)
+		case $c in reuseport|keepalive)
+			args=(--mode reuseport --workers 2 --incoming-cpu --pin) ;;
+		esac
 		[ $c = keepalive ] && args+=(--keepalive)
 		srv_out=$raw.server.txt
 		"$crr" server "${args[@]}" --port $port > "$srv_out" 2> "$raw.server.err" &

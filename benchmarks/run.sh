@@ -12,17 +12,20 @@
 #                                        --docs also copies them into docs/
 #
 #   --mode M          icount, wall or both (default both)
-#   --repeats N       timed runs per configuration and boot (default 5)
-#   --duration S      seconds per timed run, guest time (default 5)
-#   --configs LIST    configurations or groups for guest-matrix.sh
-#                     (default crr,real; see guest-matrix.sh --list)
+#   --repeats N       timed runs per configuration and boot (default 3 in
+#                     icount mode, 5 in wall mode)
+#   --duration S      seconds per timed run, guest time (default 2)
+#   --configs LIST    configurations or groups for guest-matrix.sh, both
+#                     modes (default: crr in icount mode, crr,real in wall
+#                     mode; see guest-matrix.sh --list)
 #   --no-real         the same as --configs crr
 #   --kernel PATH     patched kernel (default build/bzImage-bench)
 #   --module PATH     its fastsocket.ko (default build/module-obj-bench/fastsocket.ko)
 #   --vanilla PATH    unpatched kernel (default build/bzImage-vanilla); it runs
 #                     the configurations that need no module
 #   --no-vanilla      skip the unpatched kernel
-#   --no-perf         no profiles
+#   --no-perf         no profiles (default: profiles in wall mode only)
+#   --perf-icount     profiles in icount mode too (slow: about 2 min each)
 #   --perf-duration S seconds per profile (default: --duration)
 #   --flows F         connections in flight per client thread (default 8)
 #   --timeout SEC     per boot (default: estimated from the matrix)
@@ -31,6 +34,10 @@
 #   --quick           icount only, patched kernel only, shared,fs_listen,fs_pin,
 #                     reuseport,keepalive, 3 repeats of 2 s, no perf
 #   --docs            after the run, copy plots and table into docs/
+#
+# The defaults take about an hour on 2 host cores: the icount boots first
+# (their results do not depend on host load), then the wall-clock boots,
+# which want an otherwise idle host.
 #
 # Environment: FS_BENCH_KERNEL, FS_BENCH_MODULE, FS_BENCH_VANILLA override
 # the defaults. Exit status 0 when every boot produced its records; 1 when
@@ -43,7 +50,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 py=/usr/bin/python3
 here=$top/benchmarks
 
-usage() { sed -n '4,37p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,44p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ report
@@ -120,14 +127,15 @@ fi
 
 # --------------------------------------------------------------------- run
 modes=both
-repeats=5
-duration=5
-configs=crr,real
+repeats=
+duration=2
+configs=
 kernel=${FS_BENCH_KERNEL:-$top/build/bzImage-bench}
 module=${FS_BENCH_MODULE:-$top/build/module-obj-bench/fastsocket.ko}
 vanilla=${FS_BENCH_VANILLA:-$top/build/bzImage-vanilla}
 novanilla=0
 perf=1
+perf_icount=0
 perf_duration=
 flows=8
 timeout=
@@ -146,6 +154,7 @@ while [ $# -gt 0 ]; do
 	--vanilla) vanilla=$2; shift 2 ;;
 	--no-vanilla) novanilla=1; shift ;;
 	--no-perf) perf=0; shift ;;
+	--perf-icount) perf_icount=1; shift ;;
 	--perf-duration) perf_duration=$2; shift 2 ;;
 	--flows) flows=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
@@ -164,7 +173,8 @@ both) modes="icount wall" ;;
 icount|wall) ;;
 *) echo "run.sh: --mode wants icount, wall or both" >&2; exit 2 ;;
 esac
-[[ $repeats =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --repeats wants a positive integer" >&2; exit 2; }
+[ -z "$repeats" ] || [[ $repeats =~ ^[1-9][0-9]*$ ]] ||
+	{ echo "run.sh: --repeats wants a positive integer" >&2; exit 2; }
 [[ $duration =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "run.sh: --duration wants seconds" >&2; exit 2; }
 : "${perf_duration:=$duration}"
 [ -r "$kernel" ] || die "no kernel at $kernel (make kernel FLAVOR=bench, or --kernel)"
@@ -190,12 +200,21 @@ expand()
 		esac
 	done
 }
-sel=$(expand "$configs" | awk '!seen[$0]++')
-for c in $sel; do
-	grep -qx "$c" <<< "$all" || { echo "run.sh: unknown configuration $c" >&2; exit 2; }
+# Per mode: the configurations, the repeats and whether to profile.
+declare -A msel mrep mperf
+for mode in $modes; do
+	cf=$configs
+	[ -n "$cf" ] || { [ $mode = icount ] && cf=crr || cf=crr,real; }
+	msel[$mode]=$(expand "$cf" | awk '!seen[$0]++')
+	for c in ${msel[$mode]}; do
+		grep -qx "$c" <<< "$all" || { echo "run.sh: unknown configuration $c" >&2; exit 2; }
+	done
+	r=$repeats
+	[ -n "$r" ] || { [ $mode = icount ] && r=3 || r=5; }
+	mrep[$mode]=$r
+	mperf[$mode]=$perf
+	[ $mode = icount ] && [ $perf_icount = 0 ] && mperf[$mode]=0
 done
-van_sel=$(grep -Ev '^fs_|_fs$' <<< "$sel" || true)
-ncfg=$(wc -w <<< "$sel")
 
 [ -n "$out" ] || out=$top/build/bench/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
@@ -206,21 +225,34 @@ case $out in
 esac
 
 # Per boot: about 40 s of boot, then per run the duration plus the start
-# and stop of the servers, slower under icount; generous on purpose.
-if [ -z "$timeout" ]; then
-	per_run=$(awk -v d="$duration" 'BEGIN { printf "%d", d * 6 + 30 }')
-	per_perf=$(awk -v d="$perf_duration" -v p=$perf 'BEGIN { printf "%d", p * (d * 20 + 120) }')
-	timeout=$((300 + ncfg * (repeats * per_run + per_perf)))
-fi
+# and stop of the servers (slower under icount, about 30 s of host time
+# per guest second), and per profile its duration plus perf's reporting;
+# generous on purpose. timeout_for MODE CONFIGS
+timeout_for()
+{
+	local per_run per_perf n
+
+	[ -z "$timeout" ] || { echo "$timeout"; return; }
+	n=$(wc -w <<< "$2")
+	per_run=$(awk -v d="$duration" -v m="$1" 'BEGIN { printf "%d", d * (m == "icount" ? 40 : 6) + 30 }')
+	per_perf=$(awk -v d="$perf_duration" -v p="${mperf[$1]}" 'BEGIN { printf "%d", p * (d * 20 + 120) }')
+	echo $((300 + n * (${mrep[$1]} * per_run + per_perf)))
+}
 
 {
 	echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
-	echo "repeats=$repeats"
+	r=
+	for mode in $modes; do
+		r+="${r:+, }${mrep[$mode]} ($mode)"
+		echo "repeats_$mode=${mrep[$mode]}"
+		echo "configs_$mode=$(echo ${msel[$mode]} | tr ' ' ,)"
+		echo "perf_$mode=${mperf[$mode]}"
+	done
+	echo "repeats=$r"
 	echo "duration=$duration"
 	echo "perf_duration=$perf_duration"
 	echo "flows=$flows"
 	echo "modes=$modes"
-	echo "configs=$(echo $sel | tr ' ' ,)"
 	echo "kernel=$(readlink -f "$kernel")"
 	echo "module=$(readlink -f "$module")"
 	[ $novanilla = 1 ] || echo "vanilla=$(readlink -f "$vanilla")"
@@ -231,23 +263,26 @@ fi
 	echo "git=$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
 } > "$out/run.txt"
 
-perf_args=(--no-perf)
-[ $perf = 1 ] && perf_args=(--perf --perf-duration "$perf_duration")
-
 status=0
 # boot MODE NAME BZIMAGE CONFIGS [MODULE]
 boot()
 {
-	local mode=$1 name=$2 bz=$3 cf=$4 mod=${5:-} dir rc vm=() ga=()
+	local mode=$1 name=$2 bz=$3 cf=$4 mod=${5:-} dir rc vm=() ga=() t
 
 	dir=$out/$mode-$name
 	[ "$mode" = icount ] && vm+=(--icount)
-	ga=(--configs "$(echo $cf | tr ' ' ,)" --repeats "$repeats"
-		--duration "$duration" --flows "$flows" "${perf_args[@]}")
+	ga=(--configs "$(echo $cf | tr ' ' ,)" --repeats "${mrep[$mode]}"
+		--duration "$duration" --flows "$flows")
+	if [ "${mperf[$mode]}" = 1 ]; then
+		ga+=(--perf --perf-duration "$perf_duration")
+	else
+		ga+=(--no-perf)
+	fi
 	[ -n "$mod" ] && ga+=(--module "$mod")
-	echo "run.sh: $mode, $name kernel: $(echo $cf | tr ' ' ,) x $repeats (timeout ${timeout}s) -> $dir"
+	t=$(timeout_for "$mode" "$cf")
+	echo "run.sh: $mode, $name kernel: $(echo $cf | tr ' ' ,) x ${mrep[$mode]} (timeout ${t}s) -> $dir"
 	rc=0
-	"$top/tools/vm-run" -q -k "$bz" -t "$timeout" -o "$dir" "${vm[@]}" -- \
+	"$top/tools/vm-run" -q -k "$bz" -t "$t" -o "$dir" "${vm[@]}" -- \
 		"$here/guest-matrix.sh" "${ga[@]}" || rc=$?
 	if [ $rc != 0 ]; then
 		echo "run.sh: the $mode/$name boot failed (exit $rc); see $dir/console.log" >&2
@@ -260,7 +295,8 @@ kname=$(basename "$kernel")
 kname=${kname#bzImage-}
 [[ $kname =~ ^[a-z0-9_]+$ ]] || kname=bench
 for mode in $modes; do
-	boot "$mode" "$kname" "$kernel" "$sel" "$module"
+	boot "$mode" "$kname" "$kernel" "${msel[$mode]}" "$module"
+	van_sel=$(grep -Ev '^fs_|_fs$' <<< "${msel[$mode]}" || true)
 	if [ $novanilla = 0 ] && [ -n "$van_sel" ]; then
 		boot "$mode" vanilla "$vanilla" "$van_sel"
 	fi
