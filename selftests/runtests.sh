@@ -9,6 +9,9 @@
 #
 #   runtests.sh [fastsocket|net]...     default: both
 #
+# FS_TESTS="listen_local stats" limits the Fastsocket suite to those
+# programs (the inner loop of development).
+#
 # Ends with "N passed, N failed, N skipped" and writes it to
 # $FS_OUT/summary; exit status 1 when anything failed.
 set -u
@@ -80,6 +83,9 @@ suite_fastsocket() {
 	load
 	for t in "$bin"/fastsocket/*; do
 		[ -x "$t" ] || continue
+		if [ -n "${FS_TESTS:-}" ] && ! [[ " $FS_TESTS " == *" $(basename "$t") "* ]]; then
+			continue
+		fi
 		run "fastsocket/$(basename "$t")" "$bin/fastsocket" "$t"
 		lsmod | grep -q '^fastsocket ' || load
 	done

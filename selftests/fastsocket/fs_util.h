@@ -349,6 +349,32 @@ static inline long listen_rx_queue(int family, int port)
 	return val;
 }
 
+/* A TcpExt counter from /proc/net/netstat, or -1. */
+static inline long fs_tcpext(const char *name)
+{
+	char names[4096], vals[4096], *n, *v, *sn, *sv;
+	long val = -1;
+	FILE *f;
+
+	f = fopen("/proc/net/netstat", "r");
+	if (!f)
+		return -1;
+	while (fgets(names, sizeof(names), f) && fgets(vals, sizeof(vals), f)) {
+		if (strncmp(names, "TcpExt:", 7))
+			continue;
+		n = strtok_r(names, " \n", &sn);
+		v = strtok_r(vals, " \n", &sv);
+		while (n && v) {
+			if (!strcmp(n, name))
+				val = atol(v);
+			n = strtok_r(NULL, " \n", &sn);
+			v = strtok_r(NULL, " \n", &sv);
+		}
+	}
+	fclose(f);
+	return val;
+}
+
 /* Open @n connections from @cpu without accepting them; fds in @fds. */
 static inline int queue_from(int lfd, int cpu, int *fds, int n)
 {

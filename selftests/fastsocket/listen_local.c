@@ -6,6 +6,10 @@
  * feature is switched off, when a worker is killed, or when a CPU goes
  * offline with connections queued on it.
  *
+ * The listen() backlog bounds the total over all CPUs, with
+ * ListenOverflows and ListenDrops counting as without Fastsocket; forked
+ * workers and threads sharing the fd keep locality alike.
+ *
  * On loopback with RPS off, a connection's handshake runs in softirq on
  * the connecting thread's CPU, so pinning the client picks the CPU.
  */
@@ -92,6 +96,31 @@ TEST_F(listen, accepted_on_the_connecting_cpu)
 }
 
 /*
+ * One worker's round on @cpu: connect, wait until the child is queued on
+ * this CPU, accept. Returns how many accepted connections came from
+ * another CPU, or 100 and up when a step failed.
+ */
+static int worker_round(int lfd, int cpu)
+{
+	int i, c, s, mismatch = 0;
+
+	if (pin_to(cpu))
+		return 100;
+	for (i = 0; i < PER_CPU; i++) {
+		c = fs_connect_to(lfd);
+		if (c < 0 || wait_listen_local(cpu, i + 1))
+			return 101;
+		s = accept(lfd, NULL, NULL);
+		if (s < 0)
+			return 102;
+		mismatch += incoming_cpu(s) != cpu;
+		close(s);
+		close(c);
+	}
+	return mismatch;
+}
+
+/*
  * Forked workers sharing the listener, one pinned per CPU next to its
  * client: every worker accepts its own CPU's connections.
  */
@@ -103,24 +132,8 @@ TEST_F(listen, forked_workers_keep_locality)
 	for (cpu = 0; cpu < self->ncpu && cpu < 64; cpu++) {
 		pid[cpu] = fork();
 		ASSERT_LE(0, pid[cpu]);
-		if (pid[cpu] == 0) {
-			int i, c, s, mismatch = 0;
-
-			if (pin_to(cpu))
-				_exit(100);
-			for (i = 0; i < PER_CPU; i++) {
-				c = fs_connect_to(self->lfd);
-				if (c < 0 || wait_listen_local(cpu, i + 1))
-					_exit(101);
-				s = accept(self->lfd, NULL, NULL);
-				if (s < 0)
-					_exit(102);
-				mismatch += incoming_cpu(s) != cpu;
-				close(s);
-				close(c);
-			}
-			_exit(mismatch);
-		}
+		if (pid[cpu] == 0)
+			_exit(worker_round(self->lfd, cpu));
 	}
 	for (cpu = 0; cpu < self->ncpu && cpu < 64; cpu++) {
 		ASSERT_EQ(pid[cpu], waitpid(pid[cpu], &status, 0));
@@ -129,6 +142,40 @@ TEST_F(listen, forked_workers_keep_locality)
 	}
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ(self->ncpu * PER_CPU, fs_stat("accept_local", -1));
+	EXPECT_EQ(0, fs_stat("accept_stolen", -1));
+}
+
+struct thread_worker {
+	int	lfd;
+	int	cpu;
+	int	result;
+};
+
+static void *thread_round(void *arg)
+{
+	struct thread_worker *w = arg;
+
+	w->result = worker_round(w->lfd, w->cpu);
+	return NULL;
+}
+
+/* The same with threads of one process sharing the listening fd. */
+TEST_F(listen, threaded_workers_keep_locality)
+{
+	struct thread_worker w[64];
+	pthread_t t[64];
+	int cpu, n = self->ncpu < 64 ? self->ncpu : 64, bad = 0;
+
+	for (cpu = 0; cpu < n; cpu++) {
+		w[cpu] = (struct thread_worker){ .lfd = self->lfd, .cpu = cpu };
+		ASSERT_EQ(0, pthread_create(&t[cpu], NULL, thread_round, &w[cpu]));
+	}
+	for (cpu = 0; cpu < n; cpu++) {
+		pthread_join(t[cpu], NULL);
+		bad += w[cpu].result;
+	}
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(n * PER_CPU, fs_stat("accept_local", -1));
 	EXPECT_EQ(0, fs_stat("accept_stolen", -1));
 }
 
@@ -309,6 +356,98 @@ TEST_F(listen, switching_off_loses_nothing)
 		ASSERT_LE(0, self->lfd);
 	}
 	EXPECT_EQ(2 * self->ncpu * PER_CPU, fs_stat("listen_local", -1));
+}
+
+#define SMALL_BACKLOG	2
+#define OVER_BACKLOG	4
+
+/* Non-blocking connect to @lfd's address from @cpu; the fd, or -1. */
+static int connect_nb(int lfd, int cpu)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd;
+
+	if (pin_to(cpu) || getsockname(lfd, (struct sockaddr *)&ss, &len))
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The backlog given to listen() bounds the total over all CPUs' queues,
+ * as it bounds the one queue without Fastsocket: with CPU 0's queue full
+ * to the limit, SYNs on CPU 1 are dropped too, and ListenOverflows and
+ * ListenDrops count them. Once accept() makes room, the clients' SYN
+ * retransmissions get in: every connection is accepted in the end.
+ */
+TEST_F(listen, backlog_bounds_the_total)
+{
+	struct timeval tv = { .tv_sec = 15 };
+	int fds[2][OVER_BACKLOG], cpu, i, port, accepted = 0, s, err;
+	long over0, drops0;
+	socklen_t len;
+
+	close(self->lfd);
+	self->lfd = fs_listen(variant->family, SMALL_BACKLOG, TCP_FASTSOCKET_ON);
+	ASSERT_LE(0, self->lfd);
+	port = fs_local_port(self->lfd);
+	over0 = fs_tcpext("ListenOverflows");
+	drops0 = fs_tcpext("ListenDrops");
+	ASSERT_LE(0, over0);
+
+	/* CPU 0 first, until its queue holds the most a listener may. */
+	for (cpu = 0; cpu < 2; cpu++) {
+		for (i = 0; i < OVER_BACKLOG; i++) {
+			fds[cpu][i] = connect_nb(self->lfd, cpu);
+			ASSERT_LE(0, fds[cpu][i]);
+		}
+		for (i = 0; i < 500; i++) {
+			/* CPU 0: one SYN over the limit; CPU 1: all. */
+			if (fs_tcpext("ListenOverflows") - over0 >=
+			    OVER_BACKLOG - SMALL_BACKLOG - 1 +
+			    cpu * OVER_BACKLOG)
+				break;
+			usleep(10000);
+		}
+	}
+	/* sk_acceptq_is_full() admits up to backlog + 1, as on vanilla. */
+	EXPECT_EQ(SMALL_BACKLOG + 1, listen_rx_queue(variant->family, port));
+	EXPECT_EQ(SMALL_BACKLOG + 1, fs_stat("listen_local", 0));
+	EXPECT_EQ(0, fs_stat("listen_local", 1));
+	EXPECT_LE(1 + OVER_BACKLOG, fs_tcpext("ListenOverflows") - over0);
+	EXPECT_LE(1 + OVER_BACKLOG, fs_tcpext("ListenDrops") - drops0);
+
+	ASSERT_EQ(0, pin_to(0));
+	ASSERT_EQ(0, setsockopt(self->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				sizeof(tv)));
+	while (accepted < 2 * OVER_BACKLOG) {
+		s = accept(self->lfd, NULL, NULL);
+		if (s < 0)
+			break;
+		accepted++;
+		close(s);
+	}
+	EXPECT_EQ(2 * OVER_BACKLOG, accepted);
+	for (cpu = 0; cpu < 2; cpu++)
+		for (i = 0; i < OVER_BACKLOG; i++) {
+			struct pollfd p = { .fd = fds[cpu][i], .events = POLLOUT };
+
+			err = -1;
+			len = sizeof(err);
+			EXPECT_EQ(1, poll(&p, 1, 5000));
+			EXPECT_EQ(0, getsockopt(fds[cpu][i], SOL_SOCKET,
+						SO_ERROR, &err, &len));
+			EXPECT_EQ(0, err) TH_LOG("client %d on cpu %d", i, cpu);
+			close(fds[cpu][i]);
+		}
+	EXPECT_EQ(0, listen_rx_queue(variant->family, port));
 }
 
 /*

@@ -44,32 +44,6 @@ FIXTURE_TEARDOWN(opts)
 		close(self->lfd);
 }
 
-/* A TcpExt counter from /proc/net/netstat, or -1. */
-static long tcpext(const char *name)
-{
-	char names[4096], vals[4096], *n, *v, *sn, *sv;
-	long val = -1;
-	FILE *f;
-
-	f = fopen("/proc/net/netstat", "r");
-	if (!f)
-		return -1;
-	while (fgets(names, sizeof(names), f) && fgets(vals, sizeof(vals), f)) {
-		if (strncmp(names, "TcpExt:", 7))
-			continue;
-		n = strtok_r(names, " \n", &sn);
-		v = strtok_r(vals, " \n", &sv);
-		while (n && v) {
-			if (!strcmp(n, name))
-				val = atol(v);
-			n = strtok_r(NULL, " \n", &sn);
-			v = strtok_r(NULL, " \n", &sv);
-		}
-	}
-	fclose(f);
-	return val;
-}
-
 /* Fill @ss with the loopback (or, with @any, wildcard) address. */
 static socklen_t addr_of(int family, bool any, int port,
 			 struct sockaddr_storage *ss)
@@ -170,7 +144,7 @@ TEST_F(opts, fastopen)
 				sizeof(qlen)));
 	ASSERT_EQ(0, listen(self->lfd, 16));
 	ASSERT_EQ(0, getsockname(self->lfd, (struct sockaddr *)&ss, &len));
-	passive = tcpext("TCPFastOpenPassive");
+	passive = fs_tcpext("TCPFastOpenPassive");
 
 	c = socket(variant->family, SOCK_STREAM, 0);
 	ASSERT_LE(0, c);
@@ -181,7 +155,7 @@ TEST_F(opts, fastopen)
 	s = accept_within(self->lfd, 5000);
 	ASSERT_LE(0, s);
 	EXPECT_EQ(5, read(s, buf, sizeof(buf)));
-	EXPECT_EQ(passive + 1, tcpext("TCPFastOpenPassive"));
+	EXPECT_EQ(passive + 1, fs_tcpext("TCPFastOpenPassive"));
 	EXPECT_EQ(1, fs_stat("listen_local", 0));
 	EXPECT_EQ(1, fs_stat("accept_local", 0));
 	close(s);
@@ -197,12 +171,12 @@ TEST_F(opts, syncookies)
 	ASSERT_EQ(0, fs_write_file("/proc/sys/net/ipv4/tcp_syncookies", "2"));
 	self->lfd = fs_listen(variant->family, 16, -1);
 	ASSERT_LE(0, self->lfd);
-	recv0 = tcpext("SyncookiesRecv");
+	recv0 = fs_tcpext("SyncookiesRecv");
 	c = fs_connect_to(self->lfd);
 	ASSERT_LE(0, c);
 	s = accept_within(self->lfd, 5000);
 	ASSERT_LE(0, s);
-	EXPECT_EQ(recv0 + 1, tcpext("SyncookiesRecv"));
+	EXPECT_EQ(recv0 + 1, fs_tcpext("SyncookiesRecv"));
 	EXPECT_EQ(1, fs_stat("listen_local", 0));
 	close(s);
 	close(c);
