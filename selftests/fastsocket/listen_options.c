@@ -2,14 +2,18 @@
 /*
  * Listener features keep working on a listener with local accept queues:
  * TCP_DEFER_ACCEPT, TCP_FASTOPEN, SYN cookies, SO_ATTACH_FILTER,
- * TCP_SAVE_SYN, IP_TRANSPARENT, wildcard addresses, IPV6_V6ONLY both ways
- * and SO_REUSEPORT groups. Each case checks the feature's own effect and
+ * TCP_SAVE_SYN, IP_TRANSPARENT, IP_FREEBIND, wildcard addresses,
+ * IPV6_V6ONLY both ways and SO_REUSEPORT groups. Each case checks the feature's own effect and
  * that the connection went through the local queue of the client's CPU.
  */
 #include <linux/filter.h>
 #include <poll.h>
 
 #include "fs_util.h"
+
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND	78
+#endif
 #include "kselftest_harness.h"
 
 #ifndef TCP_FASTOPEN_CONNECT
@@ -244,24 +248,36 @@ TEST_F(opts, save_syn)
 	close(c);
 }
 
-/* IP_TRANSPARENT (IPV6_TRANSPARENT) listeners still take connections. */
-TEST_F(opts, transparent)
+/*
+ * IP_TRANSPARENT and IP_FREEBIND (IPV6_ for IPv6) listeners still take
+ * connections, on the local queue.
+ */
+TEST_F(opts, transparent_and_freebind)
 {
 	bool v6 = variant->family == AF_INET6;
-	int c, s;
+	int opts[2][2] = {
+		{ v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+		  v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT },
+		{ v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+		  v6 ? IPV6_FREEBIND : IP_FREEBIND },
+	};
+	int c, s, i;
 
-	self->lfd = bound_with(variant->family, false, 0,
-			       v6 ? IPPROTO_IPV6 : IPPROTO_IP,
-			       v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, 1);
-	ASSERT_LE(0, self->lfd);
-	ASSERT_EQ(0, listen(self->lfd, 16));
-	c = fs_connect_to(self->lfd);
-	ASSERT_LE(0, c);
-	s = accept_within(self->lfd, 5000);
-	ASSERT_LE(0, s);
-	EXPECT_EQ(1, fs_stat("listen_local", 0));
-	close(s);
-	close(c);
+	for (i = 0; i < 2; i++) {
+		self->lfd = bound_with(variant->family, false, 0, opts[i][0],
+				       opts[i][1], 1);
+		ASSERT_LE(0, self->lfd);
+		ASSERT_EQ(0, listen(self->lfd, 16));
+		c = fs_connect_to(self->lfd);
+		ASSERT_LE(0, c);
+		s = accept_within(self->lfd, 5000);
+		ASSERT_LE(0, s);
+		EXPECT_EQ(i + 1, fs_stat("listen_local", 0)) TH_LOG("option %d", i);
+		close(s);
+		close(c);
+		close(self->lfd);
+		self->lfd = -1;
+	}
 }
 
 /* Connect to loopback of @family on @port; returns the socket or -1. */
