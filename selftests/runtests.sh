@@ -16,6 +16,9 @@
 # $FS_OUT/summary; exit status 1 when anything failed.
 set -u
 
+# One compound command, read whole before it runs: editing this file
+# while it runs cannot break the run.
+{
 top=${FS_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 bin=$top/build/selftests
 module=${FS_MODULE:-$top/build/module-obj-test/fastsocket.ko}
@@ -134,3 +137,4 @@ done
 summary="$passed passed, $failed failed, $skipped skipped"
 echo "$summary" | tee "$out/summary"
 [ "$failed" = 0 ]
+}

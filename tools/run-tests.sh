@@ -4,6 +4,10 @@
 # in the guest, and print its summary as the last line. A kernel splat, a
 # timeout or a guest that died counts as one more failure.
 set -uo pipefail
+
+# One compound command, read whole before it runs: editing this file
+# while it runs cannot break the run.
+{
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/vm/test-$(date +%Y%m%d-%H%M%S)
 "$top/tools/vm-run" -t "${FS_TEST_VM_TIMEOUT:-3000}" -o "$out" -- \
@@ -19,3 +23,4 @@ fi
 echo "logs: $out"
 echo "$summary"
 exit $rc
+}
