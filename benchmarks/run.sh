@@ -35,7 +35,7 @@
 #                     reuseport,keepalive, 3 repeats of 2 s, no perf
 #   --docs            after the run, copy plots and table into docs/
 #
-# The defaults take about an hour on 2 host cores: the icount boots first
+# The defaults take about 90 minutes on 2 host cores: the icount boots first
 # (their results do not depend on host load), then the wall-clock boots,
 # which want an otherwise idle host.
 #
