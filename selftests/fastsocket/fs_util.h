@@ -234,8 +234,12 @@ static inline int fs_local_port(int fd)
 	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-/* Connect to the listener @lfd's address. Returns the socket or -1. */
-static inline int fs_connect_to(int lfd)
+/*
+ * Connect to the listener @lfd's address with a socket of @type
+ * (SOCK_STREAM, optionally | SOCK_NONBLOCK: then a connect still in
+ * progress counts as started). Returns the socket or -1.
+ */
+static inline int fs_connect_type(int lfd, int type)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -243,14 +247,21 @@ static inline int fs_connect_to(int lfd)
 
 	if (getsockname(lfd, (struct sockaddr *)&ss, &len))
 		return -1;
-	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	fd = socket(ss.ss_family, type, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&ss, len)) {
+	if (connect(fd, (struct sockaddr *)&ss, len) &&
+	    !((type & SOCK_NONBLOCK) && errno == EINPROGRESS)) {
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* Connect to the listener @lfd's address. Returns the socket or -1. */
+static inline int fs_connect_to(int lfd)
+{
+	return fs_connect_type(lfd, SOCK_STREAM);
 }
 
 /*

@@ -361,25 +361,6 @@ TEST_F(listen, switching_off_loses_nothing)
 #define SMALL_BACKLOG	2
 #define OVER_BACKLOG	4
 
-/* Non-blocking connect to @lfd's address from @cpu; the fd, or -1. */
-static int connect_nb(int lfd, int cpu)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int fd;
-
-	if (pin_to(cpu) || getsockname(lfd, (struct sockaddr *)&ss, &len))
-		return -1;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /*
  * The backlog given to listen() bounds the total over all CPUs' queues,
  * as it bounds the one queue without Fastsocket: with CPU 0's queue full
@@ -404,8 +385,10 @@ TEST_F(listen, backlog_bounds_the_total)
 
 	/* CPU 0 first, until its queue holds the most a listener may. */
 	for (cpu = 0; cpu < 2; cpu++) {
+		ASSERT_EQ(0, pin_to(cpu));
 		for (i = 0; i < OVER_BACKLOG; i++) {
-			fds[cpu][i] = connect_nb(self->lfd, cpu);
+			fds[cpu][i] = fs_connect_type(self->lfd,
+						      SOCK_STREAM | SOCK_NONBLOCK);
 			ASSERT_LE(0, fds[cpu][i]);
 		}
 		for (i = 0; i < 500; i++) {

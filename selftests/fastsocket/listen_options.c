@@ -3,21 +3,21 @@
  * Listener features keep working on a listener with local accept queues:
  * TCP_DEFER_ACCEPT, TCP_FASTOPEN, SYN cookies, SO_ATTACH_FILTER,
  * TCP_SAVE_SYN, IP_TRANSPARENT, IP_FREEBIND, wildcard addresses,
- * IPV6_V6ONLY both ways and SO_REUSEPORT groups. Each case checks the feature's own effect and
- * that the connection went through the local queue of the client's CPU.
+ * IPV6_V6ONLY both ways and SO_REUSEPORT groups. Each case checks the
+ * feature's own effect and that the connection went through the local
+ * queue of the client's CPU.
  */
 #include <linux/filter.h>
 #include <poll.h>
 
 #include "fs_util.h"
-
-#ifndef IPV6_FREEBIND
-#define IPV6_FREEBIND	78
-#endif
 #include "kselftest_harness.h"
 
 #ifndef TCP_FASTOPEN_CONNECT
 #define TCP_FASTOPEN_CONNECT	30
+#endif
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND	78
 #endif
 
 FIXTURE(opts) {
