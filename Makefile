@@ -27,8 +27,8 @@ MODULE := $(BUILD)/module-obj-$(FLAVOR)/fastsocket.ko
 
 DEB_PACKAGES := linux-source-6.12 build-essential flex bison bc cpio kmod \
 	libelf-dev libssl-dev xz-utils ccache git python3 qemu-system-x86 \
-	iproute2 ethtool procps util-linux nginx-light haproxy wrk \
-	gnuplot-nox linux-perf python3-ply busybox-static
+	iproute2 ethtool procps util-linux rsync nginx-light haproxy wrk \
+	gnuplot-nox linux-perf python3-ply python3-git busybox-static
 
 all: kernel module selftests tools benchmarks
 
