@@ -58,6 +58,7 @@
 #define SCRATCH_MAX	65536
 #define MAX_MSG_SIZE	(16u << 20)
 #define MAX_WORKERS	4096
+#define HIST_CPUS	64	/* per-CPU accept counts kept for CPUs below */
 #define MAX_THREADS	4096
 #define MAX_FLOWS	1000000
 #define NSEC_PER_SEC	1000000000ull
@@ -316,6 +317,8 @@ struct wstats {
 	uint64_t cpu_mismatch;	/* SO_INCOMING_CPU != CPU at accept */
 	uint64_t cpu_unknown;	/* SO_INCOMING_CPU was -1 */
 	uint64_t failed;	/* worker could not start / died */
+	uint64_t in_cpu[HIST_CPUS];	/* accepts by SO_INCOMING_CPU */
+	uint64_t at_cpu[HIST_CPUS];	/* accepts by CPU at accept() */
 } __aligned(64);
 
 enum { S_REQ, S_RESP, S_EOF };
@@ -480,6 +483,10 @@ static void srv_accept(struct worker *w)
 			w->st->cpu_mismatch++;
 		if (icpu < 0)
 			w->st->cpu_unknown++;
+		if (icpu >= 0 && icpu < HIST_CPUS)
+			w->st->in_cpu[icpu]++;
+		if (cpu >= 0 && cpu < HIST_CPUS)
+			w->st->at_cpu[cpu]++;
 
 		c = conn_get(w);
 		if (!c) {
@@ -732,8 +739,10 @@ static void server_usage(FILE *f)
 "  -h, --help        this help\n"
 "\n"
 "Runs until SIGTERM/SIGINT, then prints key=value totals: accepted, served,\n"
-"aborted (peer left early), errors, incoming_cpu_mismatch and per-worker\n"
-"counts.\n");
+"aborted (peer left early), errors, incoming_cpu_mismatch (SO_INCOMING_CPU\n"
+"of the accepted socket != CPU that called accept), per-worker counts, and\n"
+"per CPU the accepts by SO_INCOMING_CPU (incoming_cpuN) and by the CPU at\n"
+"accept (accept_cpuN), for CPUs below 64 that had any.\n");
 }
 
 static void server_parse(int argc, char **argv)
@@ -842,7 +851,7 @@ static int server_main(int argc, char **argv)
 	struct wstats *st, tot;
 	struct worker *ws;
 	sigset_t sigs;
-	int i, rfd = -1, ready[2], status, rc = 0;
+	int i, j, rfd = -1, ready[2], status, rc = 0;
 	bool failed = false;
 	char c;
 
@@ -970,6 +979,10 @@ static int server_main(int argc, char **argv)
 		tot.cpu_mismatch += st[i].cpu_mismatch;
 		tot.cpu_unknown += st[i].cpu_unknown;
 		tot.failed += st[i].failed;
+		for (j = 0; j < HIST_CPUS; j++) {
+			tot.in_cpu[j] += st[i].in_cpu[j];
+			tot.at_cpu[j] += st[i].at_cpu[j];
+		}
 	}
 	printf("mode=%s\n", mode_names[sopt.mode]);
 	printf("workers=%d\n", sopt.workers);
@@ -985,6 +998,14 @@ static int server_main(int argc, char **argv)
 	for (i = 0; i < sopt.workers; i++)
 		printf("worker%d_accepted=%llu\n", i,
 		       (unsigned long long)st[i].accepted);
+	for (j = 0; j < HIST_CPUS; j++)
+		if (tot.in_cpu[j])
+			printf("incoming_cpu%d=%llu\n", j,
+			       (unsigned long long)tot.in_cpu[j]);
+	for (j = 0; j < HIST_CPUS; j++)
+		if (tot.at_cpu[j])
+			printf("accept_cpu%d=%llu\n", j,
+			       (unsigned long long)tot.at_cpu[j]);
 	fflush(stdout);
 
 	if (failed || tot.failed)
