@@ -1,0 +1,800 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# placement.sh: short connections in a placement where locality matters
+# (issue 10, part 2). Runs inside the guest as root, one boot:
+#
+#   tools/vm-run -c N [--icount] -k build/bzImage-bench -- \
+#       benchmarks/placement.sh [options]
+#
+# The server and the clients are separate processes in two network
+# namespaces joined by a veth pair, each on its own vCPUs:
+#   server netns fsp-srv: veth vp-srv 10.77.0.1/24 fd77::1/64, crr server
+#   client netns fsp-cli: veth vp-cli 10.77.0.2/24 fd77::2/64, crr client
+# RPS on vp-srv's rx-0 spreads the packets that reach the server over the
+# server CPUs by flow hash, as a NIC's RSS does; without it, the veth
+# receive of a client's packet runs in the client CPU's softirq. RPS on
+# vp-cli's rx-0 likewise keeps the client side's receive on the client
+# CPUs (--no-client-rps: it then runs in the server CPU's softirq).
+#
+#   --server-cpus LIST  CPUs of the server, e.g. 0-1 or 0,2 (default: the
+#                       first half of the online CPUs); crr server runs
+#                       under taskset with this set, one worker per CPU
+#   --client-cpus LIST  CPUs of the client (default: the other CPUs); one
+#                       crr client thread per CPU, pinned
+#   --configs LIST      comma-separated configurations (default: all)
+#   --repeats N         timed runs per configuration (default 3)
+#   --duration S        seconds per timed run, guest time (default 5)
+#   --flows F           connections in flight per client thread (default 8)
+#   --reserve-us US     net.fastsocket.listen_reserve_us for the fs_*
+#                       configurations (default: leave the module's value);
+#                       skipped with a message when the sysctl is missing
+#   --mark CMD          phase hook: "CMD begin NAME" runs just before each
+#                       timed run (in the client launcher, right before
+#                       crr client is exec'd), "CMD end NAME" right after
+#                       the client exits; NAME is the configuration. CMD is
+#                       split on blanks. Default: none
+#   --module PATH       fastsocket.ko to load (default $FS_MODULE); without
+#                       it the fs_* configurations are skipped
+#   --ipv6              connect over fd77::/64 instead of 10.77.0.0/24
+#   --no-client-rps     leave RPS off on the client's veth
+#   --no-server-rps     leave RPS off on the server's veth: a control, the
+#                       server's receive then runs on the client CPUs
+#                       (crr_incoming_client counts it)
+#   --no-rotate         every repeat starts with the first configuration
+#   --port P            server port (default 8080)
+#   --out DIR           where to write (default $FS_OUT)
+#   --list              list the configurations and exit
+#   -h, --help          this help
+#
+# Configurations (the module, when loaded, stays loaded; every switch 0
+# unless said otherwise; W = number of server CPUs):
+#   shared       crr server --mode fork --workers W: one listener shared by
+#                W forked epoll workers, unpinned within the server CPUs
+#   shared_rfs   the same with RFS: net.core.rps_sock_flow_entries=32768,
+#                rps_flow_cnt=32768 on vp-srv's rx-0
+#   shared_pin   --mode fork --workers W --pin --exclusive: workers pinned
+#                one per server CPU, EPOLLEXCLUSIVE (nginx with
+#                worker_cpu_affinity)
+#   reuseport    --mode reuseport --workers W --incoming-cpu --pin: one
+#                SO_REUSEPORT listener per pinned worker, SO_INCOMING_CPU
+#   fs_listen    shared's server; enabled=1 listen=1, the port in ports
+#   fs_pin       shared_pin's server; enabled=1 listen=1, the port in ports
+#   fs_all       shared's server; every switch of the module set to 1 (a
+#                switch whose write fails is reported and left 0)
+# Repeats interleave: repeat r runs every configuration, starting r-1 later.
+#
+# Output in DIR: placement.txt, one line per timed run of key=value pairs:
+#   config repeat server_cpus client_cpus workers threads flows duration
+#   conns cps failures (client: failed connects + resets + timeouts +
+#   errors), crr_accepted, crr_local_share (accepts whose SO_INCOMING_CPU
+#   is the CPU that called accept; the SYN's and the handshake-completing
+#   ACK's softirq CPU, which RPS hashes alike), crr_incoming_server and
+#   crr_incoming_client (accepts by where their softirq ran),
+#   fs_accept_local fs_accept_stolen fs_local_share (module loaded) and
+#   fs_listen_local_server/_client (queued per side), ipi_cal ipi_res
+#   ipis_per_conn (/proc/interrupts CAL+RES summed over CPUs / conns),
+#   rps_ipi (softnet_stat received_rps: the IPIs that stand in for a NIC's
+#   interrupts, both directions), ipis_nonrps_per_conn (the rest: wake-ups,
+#   TLB, ... per connection), net_rx_cpuN (NET_RX softirqs per
+#   CPU), net_rx_server net_rx_client, listen_overflows listen_drops (server
+#   netns), mark (ok, none or failed); placement-raw/ the tools' output;
+#   placement-guest.txt the set-up as read back.
+# Exit status 0 when every timed run produced a line with its connections;
+# 1 when some did not; 2 on bad usage.
+set -euo pipefail
+# shellcheck disable=SC1007,SC2154 # "a= b=" clears; snap() fills arrays by nameref
+
+# The whole script is one compound command, read before it runs: the guest
+# reads it over 9p, and an edit on the host must not change a running copy.
+{
+top=${FS_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+crr=$top/build/benchmarks/crr
+module=${FS_MODULE:-}
+configs=
+repeats=3
+duration=5
+flows=8
+reserve=
+mark=
+ipv6=0
+client_rps=1
+server_rps=1
+rotate=1
+port=8080
+out=${FS_OUT:-}
+srv_list=
+cli_list=
+
+all_configs="shared shared_rfs shared_pin reuseport fs_listen fs_pin fs_all"
+ns_srv=fsp-srv
+ns_cli=fsp-cli
+dev_srv=vp-srv
+dev_cli=vp-cli
+rfs_entries=32768
+
+usage() { sed -n '4,84p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+log() { echo "placement: $*" >&2; }
+die() { log "$*"; exit 1; }
+bad() { log "$*"; exit 2; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--server-cpus|--client-cpus|--configs|--repeats|--duration|--flows|\
+	--reserve-us|--mark|--module|--port|--out)
+		[ $# -ge 2 ] || bad "$1 wants a value"
+		case $1 in
+		--server-cpus) srv_list=$2 ;;
+		--client-cpus) cli_list=$2 ;;
+		--configs) configs=$2 ;;
+		--repeats) repeats=$2 ;;
+		--duration) duration=$2 ;;
+		--flows) flows=$2 ;;
+		--reserve-us) reserve=$2 ;;
+		--mark) mark=$2 ;;
+		--module) module=$2 ;;
+		--port) port=$2 ;;
+		--out) out=$2 ;;
+		esac
+		shift 2 ;;
+	--ipv6) ipv6=1; shift ;;
+	--no-client-rps) client_rps=0; shift ;;
+	--no-server-rps) server_rps=0; shift ;;
+	--no-rotate) rotate=0; shift ;;
+	--list) echo $all_configs | tr ' ' '\n'; exit 0 ;;
+	-h|--help) usage 0 ;;
+	*) log "unknown option $1"; usage ;;
+	esac
+done
+[[ $repeats =~ ^[1-9][0-9]*$ ]] || bad "--repeats wants a positive integer"
+[[ $duration =~ ^[0-9]*\.?[0-9]+$ ]] || bad "--duration wants seconds"
+[[ $flows =~ ^[1-9][0-9]*$ ]] || bad "--flows wants a positive integer"
+[[ $port =~ ^[1-9][0-9]*$ ]] && [ "$port" -lt 65536 ] || bad "--port wants 1-65535"
+[ -z "$reserve" ] || [[ $reserve =~ ^[0-9]+$ ]] || bad "--reserve-us wants microseconds"
+[ -n "$out" ] || bad "no --out and no \$FS_OUT (run it under tools/vm-run)"
+[ "$(id -u)" = 0 ] || bad "must run as root (inside the guest)"
+[ -x "$crr" ] || die "no $crr (make -C benchmarks)"
+command -v ip >/dev/null || die "no ip (iproute2)"
+command -v taskset >/dev/null || die "no taskset (util-linux)"
+markcmd=()
+# shellcheck disable=SC2206 # CMD is split on blanks, as documented
+[ -z "$mark" ] || markcmd=($mark)
+
+# ------------------------------------------------------------- CPU lists
+ncpus=$(nproc --all 2>/dev/null || nproc)
+declare -A online=()
+for ((i = 0; i < ncpus; i++)); do
+	f=/sys/devices/system/cpu/cpu$i/online
+	if [ ! -e $f ] || [ "$(< $f)" = 1 ]; then
+		online[$i]=1
+	fi
+done
+
+# cpulist LIST: expand "0-1,3" into $REPLY as "0 1 3"; 1 on bad input
+cpulist()
+{
+	local part a b r=
+	local -A seen=()
+
+	[ -n "$1" ] || return 1
+	for part in ${1//,/ }; do
+		if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
+			a=${BASH_REMATCH[1]} b=${BASH_REMATCH[2]}
+		elif [[ $part =~ ^[0-9]+$ ]]; then
+			a=$part b=$part
+		else
+			return 1
+		fi
+		[ "$a" -le "$b" ] || return 1
+		for ((; a <= b; a++)); do
+			[ -n "${seen[$a]:-}" ] && continue
+			seen[$a]=1
+			r+=" $a"
+		done
+	done
+	REPLY=${r# }
+}
+
+# cpumask "0 1 3": the hex mask sysfs wants (32-bit words, comma-separated)
+cpumask()
+{
+	local c nw w r=
+	local -a words=()
+
+	nw=$(((ncpus + 31) / 32))
+	for ((w = 0; w < nw; w++)); do words[w]=0; done
+	for c in $1; do
+		words[c / 32]=$((words[c / 32] | (1 << (c % 32))))
+	done
+	for ((w = nw - 1; w >= 0; w--)); do
+		r+=$(printf '%08x' "${words[w]}")
+		[ $w -gt 0 ] && r+=,
+	done
+	REPLY=$r
+}
+
+half=$((ncpus / 2))
+if [ -z "$srv_list" ]; then
+	[ "$ncpus" -ge 2 ] || bad "need at least 2 CPUs (vm-run -c N)"
+	srv_list=0-$((half - 1))
+fi
+cpulist "$srv_list" || bad "--server-cpus: cannot read '$srv_list' (e.g. 0-1,3)"
+srv_cpus=$REPLY
+if [ -z "$cli_list" ]; then
+	cli_cpus=
+	for ((i = 0; i < ncpus; i++)); do
+		case " $srv_cpus " in *" $i "*) ;; *) cli_cpus+=" $i" ;; esac
+	done
+	cli_cpus=${cli_cpus# }
+	[ -n "$cli_cpus" ] || bad "no CPU left for the client: give --client-cpus"
+else
+	cpulist "$cli_list" || bad "--client-cpus: cannot read '$cli_list' (e.g. 2-3)"
+	cli_cpus=$REPLY
+fi
+for c in $srv_cpus $cli_cpus; do
+	[ -n "${online[$c]:-}" ] || bad "CPU $c is not online (the guest has $ncpus: vm-run -c N)"
+done
+for c in $srv_cpus; do
+	case " $cli_cpus " in
+	*" $c "*) log "warning: CPU $c is both a server and a client CPU: the placement is not apart" ;;
+	esac
+done
+srv_list=${srv_cpus// /,}
+cli_list=${cli_cpus// /,}
+read -ra srv_arr <<< "$srv_cpus"
+read -ra cli_arr <<< "$cli_cpus"
+nsrv=${#srv_arr[@]}
+ncli=${#cli_arr[@]}
+declare -A is_srv=() is_cli=()
+for c in $srv_cpus; do is_srv[$c]=1; done
+for c in $cli_cpus; do is_cli[$c]=1; done
+
+# ----------------------------------------------------------- configurations
+[ -n "$configs" ] || configs=$all_configs
+cfgs=()
+declare -A seen=()
+for c in ${configs//,/ }; do
+	case " $all_configs " in
+	*" $c "*) ;;
+	*) bad "unknown configuration '$c' (--list shows them)" ;;
+	esac
+	[ -n "${seen[$c]:-}" ] && continue
+	seen[$c]=1
+	cfgs+=("$c")
+done
+[ ${#cfgs[@]} -gt 0 ] || bad "no configuration"
+
+if [ $ipv6 = 1 ]; then
+	saddr=fd77::1
+else
+	saddr=10.77.0.1
+fi
+
+raw_dir=$out/placement-raw
+mkdir -p "$raw_dir" || die "cannot write to $out"
+records=$out/placement.txt
+: > "$records"
+work=/tmp/placement
+rm -rf "$work"
+mkdir -p "$work"
+
+# --------------------------------------------------------------- module
+fsdir=/proc/sys/net/fastsocket
+modstate=none
+if [ -n "$module" ]; then
+	if [ -d $fsdir ]; then
+		modstate=loaded
+	elif [ ! -r "$module" ]; then
+		modstate=missing
+		log "no module at $module"
+	elif insmod "$module" 2> "$work/insmod.err"; then
+		modstate=loaded
+	else
+		modstate="insmod-failed:$(tr ' \n' '_ ' < "$work/insmod.err")"
+		log "insmod $module failed: $(cat "$work/insmod.err")"
+	fi
+elif [ -d $fsdir ]; then
+	modstate=loaded
+fi
+# Switches: every 0/1 entry but the master switch and the parameters.
+switches=
+has_reserve=0
+if [ -d $fsdir ]; then
+	for f in $fsdir/*; do
+		s=${f##*/}
+		case $s in
+		enabled|ports) continue ;;
+		listen_reserve_us) has_reserve=1; continue ;;
+		*_us|*_ms|*_ns|*_max|*_min|*_len|*_entries) continue ;;
+		esac
+		v=$(< "$f") || continue
+		case $v in 0|1) switches+=" $s" ;; esac
+	done
+	switches=${switches# }
+fi
+if [ -n "$reserve" ] && [ $has_reserve = 0 ] && [ "$modstate" = loaded ]; then
+	log "no net.fastsocket.listen_reserve_us in this module: --reserve-us $reserve skipped"
+fi
+
+# ------------------------------------------------------------ the network
+holder=
+srv_pid=
+cleanup()
+{
+	[ -z "$srv_pid" ] || kill -KILL "$srv_pid" 2>/dev/null || true
+	[ -z "$holder" ] || kill -KILL "$holder" 2>/dev/null || true
+	ip netns del $ns_cli 2>/dev/null || true
+	ip netns del $ns_srv 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# in_ns NS SCRIPT [ARGS]: run a sh script in NS, with NS's own /sys
+in_ns() { local ns=$1; shift; ip netns exec "$ns" sh -c "$@"; }
+
+ip netns del $ns_cli 2>/dev/null || true
+ip netns del $ns_srv 2>/dev/null || true
+ip netns add $ns_srv || die "ip netns add $ns_srv failed (CONFIG_NET_NS?)"
+ip netns add $ns_cli || die "ip netns add $ns_cli failed"
+ip link add $dev_srv netns $ns_srv type veth peer name $dev_cli netns $ns_cli ||
+	die "cannot create the veth pair (CONFIG_VETH?)"
+ip -n $ns_srv addr add 10.77.0.1/24 dev $dev_srv
+ip -n $ns_srv addr add fd77::1/64 dev $dev_srv nodad
+ip -n $ns_cli addr add 10.77.0.2/24 dev $dev_cli
+ip -n $ns_cli addr add fd77::2/64 dev $dev_cli nodad
+ip -n $ns_srv link set lo up
+ip -n $ns_cli link set lo up
+ip -n $ns_srv link set $dev_srv up
+ip -n $ns_cli link set $dev_cli up
+
+# RPS: the server veth's receive on the server CPUs, the client's on the
+# client CPUs. Sysctls that are per namespace: ephemeral ports and
+# TIME_WAIT reuse on the client (the active closer), RFS off.
+srv_mask=0
+if [ $server_rps = 1 ]; then
+	cpumask "$srv_cpus"
+	srv_mask=$REPLY
+fi
+cli_mask=0
+if [ $client_rps = 1 ]; then
+	cpumask "$cli_cpus"
+	cli_mask=$REPLY
+fi
+q=queues/rx-0
+in_ns $ns_srv "echo $srv_mask > /sys/class/net/$dev_srv/$q/rps_cpus &&
+	echo 0 > /sys/class/net/$dev_srv/$q/rps_flow_cnt" ||
+	die "cannot set RPS on $dev_srv (CONFIG_RPS?)"
+in_ns $ns_cli "echo $cli_mask > /sys/class/net/$dev_cli/$q/rps_cpus &&
+	echo '10000 64999' > /proc/sys/net/ipv4/ip_local_port_range &&
+	echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse" ||
+	die "cannot set up the client namespace"
+echo 0 > /proc/sys/net/core/rps_sock_flow_entries
+rfs_on=0
+ulimit -n 65536 2>/dev/null || true
+
+# A process that stays in the server netns: its /proc/PID/net is the
+# server's (TCP MIB, /proc/net/fastsocket) for the builtins-only reads.
+ip netns exec $ns_srv sleep 2147483647 &
+holder=$!
+disown $holder
+for i in $(seq 100); do
+	[ "$(readlink /proc/$holder/ns/net 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] && break
+	sleep 0.1
+done
+srv_proc=/proc/$holder/net
+
+{
+	echo "kernel=$(uname -r)"
+	echo "cpus=$ncpus"
+	echo "cmdline=$(cat /proc/cmdline)"
+	echo "module=$modstate"
+	echo "switches=$switches"
+	echo "listen_reserve_us=$([ $has_reserve = 1 ] && cat $fsdir/listen_reserve_us || echo missing)"
+	echo "configs=${cfgs[*]}"
+	echo "repeats=$repeats duration=$duration flows=$flows rotate=$rotate ipv6=$ipv6 mark=${mark:-none}"
+	echo "server_cpus=$srv_list client_cpus=$cli_list"
+	echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
+	in_ns $ns_srv "echo $dev_srv rps_cpus=\$(cat /sys/class/net/$dev_srv/$q/rps_cpus); ip -br addr"
+	in_ns $ns_cli "echo $dev_cli rps_cpus=\$(cat /sys/class/net/$dev_cli/$q/rps_cpus); ip -br addr"
+} > "$out/placement-guest.txt" 2>&1
+
+# --------------------------------------------------- per-configuration set-up
+# srv_setup MODE(off|listen|all) RFS(0|1): Fastsocket and RFS in the server
+# netns, one exec; prints the module's state as key=value, "fail NAME" for
+# writes that failed.
+srv_script='
+d=/proc/sys/net/fastsocket
+mode=$1 port=$2 reserve=$3 rfs=$4 flows=$5 q=$6; shift 6
+echo $flows > $q/rps_flow_cnt || echo "fail rps_flow_cnt"
+[ -d $d ] || exit 0
+echo 0 > $d/enabled || echo "fail enabled"
+for s; do echo 0 2>/dev/null > $d/$s || echo "fail $s"; done
+case $mode in
+off) echo 2>/dev/null > $d/ports; exit 0 ;;
+listen) echo 1 2>/dev/null > $d/listen || echo "fail listen" ;;
+all) for s; do echo 1 2>/dev/null > $d/$s || echo "fail $s"; done ;;
+esac
+if [ -n "$reserve" ] && [ -e $d/listen_reserve_us ]; then
+	echo $reserve 2>/dev/null > $d/listen_reserve_us || echo "fail listen_reserve_us"
+fi
+echo $port > $d/ports || echo "fail ports"
+echo 1 > $d/enabled || echo "fail enabled"
+on=
+for s; do [ "$(cat $d/$s)" = 1 ] && on="$on,$s"; done
+echo "switches_on=${on#,}"
+[ -e $d/listen_reserve_us ] && echo "reserve_us=$(cat $d/listen_reserve_us)"
+exit 0
+'
+srv_state=
+
+srv_setup()
+{
+	local mode=$1 rfs=$2 flowcnt=0 line failed=
+
+	if [ "$rfs" = 1 ]; then
+		flowcnt=$rfs_entries
+		echo $rfs_entries > /proc/sys/net/core/rps_sock_flow_entries
+	elif [ $rfs_on = 1 ]; then
+		echo 0 > /proc/sys/net/core/rps_sock_flow_entries
+	fi
+	rfs_on=$rfs
+	srv_state=
+	# shellcheck disable=SC2086 # the switch list is a word list
+	while read -r line; do
+		case $line in
+		fail\ *) failed+=",${line#fail }" ;;
+		*=*) srv_state+=" $line" ;;
+		esac
+	done < <(ip netns exec $ns_srv sh -c "$srv_script" sh "$mode" "$port" \
+		"$reserve" "$rfs" "$flowcnt" "/sys/class/net/$dev_srv/$q" $switches \
+		2> "$work/srv_setup.err")
+	if [ -n "$failed" ]; then
+		log "$mode: writes failed, left as they were:${failed//,/ } ($(tr '\n' ' ' < "$work/srv_setup.err"))"
+		srv_state+=" fs_failed=${failed#,}"
+	fi
+	if [ "$mode" != off ] && [ -n "$reserve" ] && [ $has_reserve = 0 ]; then
+		srv_state+=" reserve_us=missing"
+	fi
+	srv_state=${srv_state# }
+	return 0
+}
+
+needs_module() { case $1 in fs_*) return 0 ;; esac; return 1; }
+
+# --------------------------------------------------------------- counters
+# snap NAME: fill the associative array NAME with counters, builtins only.
+snap()
+{
+	local -n s=$1
+	local k rest v i cpu tot hex
+	local -a f hdr
+
+	s=()
+	while read -r k rest; do
+		case $k in
+		CAL:|RES:)
+			read -ra f <<< "$rest"
+			tot=0
+			for ((i = 0; i < ncpus && i < ${#f[@]}; i++)); do
+				[[ ${f[i]} =~ ^[0-9]+$ ]] || break
+				tot=$((tot + f[i]))
+			done
+			k=${k%:}
+			s[ipi_${k,,}]=$tot
+			;;
+		esac
+	done < /proc/interrupts
+	while read -r k rest; do
+		case $k in
+		NET_RX:)
+			read -ra f <<< "$rest"
+			for ((i = 0; i < ncpus && i < ${#f[@]}; i++)); do
+				s[net_rx_cpu$i]=${f[i]}
+			done
+			;;
+		esac
+	done < /proc/softirqs
+	# softnet_stat: hex; the 10th column is received_rps (RPS IPIs taken)
+	tot=0
+	while read -ra f; do
+		hex=${f[9]:-0}
+		tot=$((tot + 16#$hex))
+	done < /proc/net/softnet_stat
+	s[rps_ipi]=$tot
+	# The server netns's TcpExt: header line, then value line.
+	hdr=()
+	while read -r k rest; do
+		case $k in
+		TcpExt:)
+			if [ ${#hdr[@]} = 0 ]; then
+				read -ra hdr <<< "$rest"
+				continue
+			fi
+			read -ra f <<< "$rest"
+			for i in "${!hdr[@]}"; do
+				case ${hdr[$i]} in
+				ListenOverflows) s[listen_overflows]=${f[$i]} ;;
+				ListenDrops) s[listen_drops]=${f[$i]} ;;
+				esac
+			done
+			hdr=()
+			;;
+		*) hdr=() ;;
+		esac
+	done < $srv_proc/netstat
+	if [ -r $srv_proc/fastsocket ]; then
+		hdr=()
+		while read -ra f; do
+			case ${f[0]} in
+			cpu) hdr=("${f[@]}") ;;
+			total)
+				for i in "${!hdr[@]}"; do
+					[ "$i" = 0 ] && continue
+					s[fs_${hdr[$i]}]=${f[$i]:-0}
+				done ;;
+			[0-9]*)
+				cpu=${f[0]}
+				for i in "${!hdr[@]}"; do
+					[ "${hdr[$i]}" = listen_local ] || continue
+					s[fs_listen_local_cpu$cpu]=${f[$i]:-0}
+				done ;;
+			esac
+		done < $srv_proc/fastsocket
+	fi
+}
+
+# kv FILE: the file's key=value lines into the associative array KV
+declare -A KV=()
+kv()
+{
+	local k v
+
+	KV=()
+	[ -r "$1" ] || return 0
+	while IFS='=' read -r k v; do
+		[[ $k =~ ^[a-z0-9_]+$ ]] || continue
+		KV[$k]=$v
+	done < "$1"
+}
+
+# ratio A B: A/B with 4 decimals, "na" when B is 0
+ratio()
+{
+	if [ "${2:-0}" = 0 ]; then
+		echo na
+	else
+		awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'
+	fi
+}
+
+# --------------------------------------------------------------- servers
+stop_pid()
+{
+	local pid=$1 i
+
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# server_start CONFIG RAWPREFIX: arm what CONFIG wants, start crr server
+server_start()
+{
+	local c=$1 raw=$2 i
+	local -a args
+
+	srv_pid=
+	case $c in
+	fs_listen|fs_pin) srv_setup listen 0 ;;
+	fs_all) srv_setup all 0 ;;
+	shared_rfs) srv_setup off 1 ;;
+	*) srv_setup off 0 ;;
+	esac
+	case $c in
+	shared|shared_rfs|fs_listen|fs_all) args=(--mode fork --workers "$nsrv") ;;
+	shared_pin|fs_pin) args=(--mode fork --workers "$nsrv" --pin --exclusive) ;;
+	reuseport) args=(--mode reuseport --workers "$nsrv" --incoming-cpu --pin) ;;
+	esac
+	srv_args="${args[*]}"
+	# ip netns exec and taskset exec in place: $! is crr server's pid.
+	ip netns exec $ns_srv taskset -c "$srv_list" "$crr" server "${args[@]}" \
+		--addr $saddr --port "$port" > "$raw.server.txt" 2> "$raw.server.err" &
+	srv_pid=$!
+	for i in $(seq 600); do
+		grep -q '^port=' "$raw.server.txt" 2>/dev/null && return 0
+		kill -0 $srv_pid 2>/dev/null || break
+		sleep 0.1
+	done
+	log "$c: crr server did not start: $(tr '\n' ' ' < "$raw.server.err")"
+	return 1
+}
+
+server_stop()
+{
+	stop_pid "$srv_pid"
+	srv_pid=
+}
+
+# client CONFIG RAWPREFIX: the timed run, with the phase hook around it.
+# Between the hook's begin and end this shell only waits: no polling, no
+# exec, so that an instrument counting the phase sees the workload. The
+# watchdog (a hung client must not hang the boot) is a sleep started by
+# watchdog_start before the server, not in the phase.
+mark_state=none
+wd_pid=
+watchdog_start()
+{
+	local limit
+
+	limit=$(awk -v s="$duration" 'BEGIN { printf "%d", s * 3 + 120 }')
+	sleep "$limit" &
+	wd_pid=$!
+}
+
+watchdog_stop()
+{
+	[ -n "$wd_pid" ] || return 0
+	kill "$wd_pid" 2>/dev/null || true
+	wait "$wd_pid" 2>/dev/null || true
+	wd_pid=
+}
+
+client()
+{
+	local c=$1 raw=$2 cpid done_pid= rc=0
+	local launch='m=$1; n=$2; shift 2
+if [ -n "$m" ]; then
+	$m begin "$n" >&2 || echo "placement: mark begin failed: $m begin $n" >&2
+fi
+exec "$@"'
+
+	ip netns exec $ns_cli taskset -c "$cli_list" sh -c "$launch" sh "$mark" "$c" \
+		"$crr" client --host $saddr --port "$port" --threads $ncli --pin \
+		--flows "$flows" --duration "$duration" \
+		> "$raw.client.txt" 2> "$raw.client.err" &
+	cpid=$!
+	wait -n -p done_pid $cpid $wd_pid || rc=$?
+	if [ "$done_pid" != "$cpid" ]; then
+		log "$c: client hung, killed"
+		kill -KILL $cpid 2>/dev/null || true
+		wait $cpid 2>/dev/null || true
+		rc=124
+	fi
+	mark_state=none
+	if [ ${#markcmd[@]} -gt 0 ]; then
+		mark_state=ok
+		"${markcmd[@]}" end "$c" >&2 || { mark_state=failed; log "mark end failed: $mark end $c"; }
+		grep -q 'mark begin failed' "$raw.client.err" && mark_state=failed
+	fi
+	return $rc
+}
+
+# --------------------------------------------------------------- main
+run=()
+for c in "${cfgs[@]}"; do
+	if needs_module "$c" && [ "$modstate" != loaded ]; then
+		log "skipping $c: the fastsocket module is not loaded ($modstate)"
+		echo "config=$c skipped=no-module" >> "$out/placement-skipped.txt"
+		continue
+	fi
+	run+=("$c")
+done
+[ ${#run[@]} -gt 0 ] || die "nothing to run"
+
+n=${#run[@]}
+log "server CPUs $srv_list (RPS $srv_mask), client CPUs $cli_list (RPS $cli_mask), $saddr:$port"
+log "$n configurations x $repeats repeats x ${duration}s: ${run[*]} (module: $modstate)"
+status=0
+seq_no=0
+for rep in $(seq "$repeats"); do
+	start=0
+	[ $rotate = 1 ] && start=$(((rep - 1) % n))
+	for j in $(seq 0 $((n - 1))); do
+		c=${run[$(((start + j) % n))]}
+		seq_no=$((seq_no + 1))
+		raw=$raw_dir/$c.r$rep
+		base="config=$c repeat=$rep seq=$seq_no server_cpus=$srv_list client_cpus=$cli_list workers=$nsrv threads=$ncli flows=$flows duration=$duration"
+		watchdog_start
+		if ! server_start "$c" "$raw"; then
+			server_stop
+			watchdog_stop
+			echo "$base error=server-start" >> "$records"
+			status=1
+			continue
+		fi
+		# shellcheck disable=SC2034 # filled by snap
+		declare -A b=() a=()
+		snap b
+		t0=$EPOCHREALTIME
+		crc=0
+		client "$c" "$raw" || crc=$?
+		t1=$EPOCHREALTIME
+		snap a
+		watchdog_stop
+		server_stop
+
+		kv "$raw.client.txt"
+		conns=${KV[connections]:-}
+		if [ -z "$conns" ]; then
+			log "rep $rep $c: no client result (rc $crc): $(tr '\n' ' ' < "$raw.client.err" | cut -c1-300)"
+			echo "$base error=client rc=$crc" >> "$records"
+			status=1
+			continue
+		fi
+		cps=${KV[cps]:-0}
+		fails=$(( ${KV[failed_connects]:-0} + ${KV[resets]:-0} + ${KV[timeouts]:-0} + ${KV[errors]:-0} ))
+		line="$base conns=$conns cps=$cps failures=$fails p50_us=${KV[latency_p50_us]:-na} p99_us=${KV[latency_p99_us]:-na}"
+		line+=" elapsed_s=$(awk -v x="$t0" -v y="$t1" 'BEGIN { printf "%.3f", y - x }') client_rc=$crc"
+
+		# The server's own view: SO_INCOMING_CPU against the accepting CPU.
+		kv "$raw.server.txt"
+		acc=${KV[accepted]:-0}
+		mis=${KV[incoming_cpu_mismatch]:-0}
+		in_s=0 in_c=0 in_o=0
+		for k in "${!KV[@]}"; do
+			[[ $k =~ ^incoming_cpu([0-9]+)$ ]] || continue
+			cpu=${BASH_REMATCH[1]}
+			if [ -n "${is_srv[$cpu]:-}" ]; then
+				in_s=$((in_s + KV[$k]))
+			elif [ -n "${is_cli[$cpu]:-}" ]; then
+				in_c=$((in_c + KV[$k]))
+			else
+				in_o=$((in_o + KV[$k]))
+			fi
+		done
+		line+=" server_args=${srv_args// /_} crr_accepted=$acc crr_served=${KV[served]:-0} crr_errors=${KV[errors]:-0}"
+		line+=" crr_local_share=$(ratio $((acc - mis)) "$acc") crr_incoming_server=$in_s crr_incoming_client=$in_c crr_incoming_other=$in_o"
+		[ "$in_c" = 0 ] || log "warning: $c: $in_c of $acc connections had their softirq on a client CPU"
+
+		# Fastsocket's counters, server netns.
+		if [ -n "${a[fs_accept_local]:-}" ]; then
+			al=$((a[fs_accept_local] - ${b[fs_accept_local]:-0}))
+			as=$((a[fs_accept_stolen] - ${b[fs_accept_stolen]:-0}))
+			ls=0 lc=0
+			for cpu in "${!is_srv[@]}"; do
+				ls=$((ls + ${a[fs_listen_local_cpu$cpu]:-0} - ${b[fs_listen_local_cpu$cpu]:-0}))
+			done
+			for cpu in "${!is_cli[@]}"; do
+				lc=$((lc + ${a[fs_listen_local_cpu$cpu]:-0} - ${b[fs_listen_local_cpu$cpu]:-0}))
+			done
+			line+=" fs_accept_local=$al fs_accept_stolen=$as fs_local_share=$(ratio $al $((al + as)))"
+			line+=" fs_listen_local_server=$ls fs_listen_local_client=$lc"
+			for k in accept_global listen_global wake_local wake_other; do
+				[ -n "${a[fs_$k]:-}" ] || continue
+				v=fs_$k
+				d=$((a[$v] - ${b[$v]:-0}))
+				line+=" fs_$k=$d"
+			done
+			[ "$lc" = 0 ] || log "warning: $c: $lc connections queued on client CPUs"
+		fi
+		[ -z "$srv_state" ] || line+=" $srv_state"
+
+		# IPIs and softirqs over the run.
+		cal=$((a[ipi_cal] - ${b[ipi_cal]:-0}))
+		res=$((a[ipi_res] - ${b[ipi_res]:-0}))
+		rps=$((a[rps_ipi] - ${b[rps_ipi]:-0}))
+		line+=" ipi_cal=$cal ipi_res=$res ipis_per_conn=$(ratio $((cal + res)) "$conns") rps_ipi=$rps"
+		line+=" ipis_nonrps_per_conn=$(ratio $((cal + res - rps)) "$conns")"
+		rx_s=0 rx_c=0
+		for ((cpu = 0; cpu < ncpus; cpu++)); do
+			d=$(( ${a[net_rx_cpu$cpu]:-0} - ${b[net_rx_cpu$cpu]:-0} ))
+			line+=" net_rx_cpu$cpu=$d"
+			[ -n "${is_srv[$cpu]:-}" ] && rx_s=$((rx_s + d))
+			[ -n "${is_cli[$cpu]:-}" ] && rx_c=$((rx_c + d))
+		done
+		line+=" net_rx_server=$rx_s net_rx_client=$rx_c"
+		line+=" listen_overflows=$((${a[listen_overflows]:-0} - ${b[listen_overflows]:-0}))"
+		line+=" listen_drops=$((${a[listen_drops]:-0} - ${b[listen_drops]:-0})) mark=$mark_state"
+		echo "$line" >> "$records"
+		log "rep $rep/$repeats $c: $cps/s, $conns conns, $fails failures, local crr $(ratio $((acc - mis)) "$acc"), ipis/conn $(ratio $((cal + res)) "$conns")"
+	done
+done
+
+srv_setup off 0
+log "done: $(wc -l < "$records") lines in $records"
+exit $status
+}
