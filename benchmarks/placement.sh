@@ -78,7 +78,9 @@
 #   interrupts, both directions), ipis_nonrps_per_conn (the rest: wake-ups,
 #   TLB, ... per connection), net_rx_cpuN (NET_RX softirqs per
 #   CPU), net_rx_server net_rx_client, listen_overflows listen_drops (server
-#   netns), mark (ok, none or failed); placement-raw/ the tools' output;
+#   netns), mark (ok, none or failed) and with --mark phase (1, 2, ...:
+#   the how-manieth begin this boot, the meter's phase number);
+#   placement-raw/ the tools' output;
 #   placement-guest.txt the set-up as read back.
 # Exit status 0 when every timed run produced a line with its connections;
 # 1 when some did not; 2 on bad usage.
@@ -113,7 +115,7 @@ dev_srv=vp-srv
 dev_cli=vp-cli
 rfs_entries=32768
 
-usage() { sed -n '4,84p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,86p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 log() { echo "placement: $*" >&2; }
 die() { log "$*"; exit 1; }
 bad() { log "$*"; exit 2; }
@@ -438,15 +440,18 @@ srv_setup()
 	fi
 	rfs_on=$rfs
 	srv_state=
+	# (a file, not <(...): the guest may have no /dev/fd)
 	# shellcheck disable=SC2086 # the switch list is a word list
+	ip netns exec $ns_srv sh -c "$srv_script" sh "$mode" "$port" "$reserve" \
+		"$rfs" "$flowcnt" "/sys/class/net/$dev_srv/$q" $switches \
+		> "$work/srv_setup.out" 2> "$work/srv_setup.err" ||
+		failed+=",ip-netns-exec"
 	while read -r line; do
 		case $line in
 		fail\ *) failed+=",${line#fail }" ;;
 		*=*) srv_state+=" $line" ;;
 		esac
-	done < <(ip netns exec $ns_srv sh -c "$srv_script" sh "$mode" "$port" \
-		"$reserve" "$rfs" "$flowcnt" "/sys/class/net/$dev_srv/$q" $switches \
-		2> "$work/srv_setup.err")
+	done < "$work/srv_setup.out"
 	if [ -n "$failed" ]; then
 		log "$mode: writes failed, left as they were:${failed//,/ } ($(tr '\n' ' ' < "$work/srv_setup.err"))"
 		srv_state+=" fs_failed=${failed#,}"
@@ -625,6 +630,7 @@ server_stop()
 # watchdog (a hung client must not hang the boot) is a sleep started by
 # watchdog_start before the server, not in the phase.
 mark_state=none
+phase=0
 wd_pid=
 watchdog_start()
 {
@@ -657,6 +663,7 @@ exec "$@"'
 		--flows "$flows" --duration "$duration" \
 		> "$raw.client.txt" 2> "$raw.client.err" &
 	cpid=$!
+	[ -z "$mark" ] || phase=$((phase + 1))
 	wait -n -p done_pid $cpid $wd_pid || rc=$?
 	if [ "$done_pid" != "$cpid" ]; then
 		log "$c: client hung, killed"
@@ -726,6 +733,7 @@ for rep in $(seq "$repeats"); do
 			continue
 		fi
 		cps=${KV[cps]:-0}
+		[ "$conns" != 0 ] || log "warning: rep $rep $c: no connection completed in ${duration}s"
 		fails=$(( ${KV[failed_connects]:-0} + ${KV[resets]:-0} + ${KV[timeouts]:-0} + ${KV[errors]:-0} ))
 		line="$base conns=$conns cps=$cps failures=$fails p50_us=${KV[latency_p50_us]:-na} p99_us=${KV[latency_p99_us]:-na}"
 		line+=" elapsed_s=$(awk -v x="$t0" -v y="$t1" 'BEGIN { printf "%.3f", y - x }') client_rc=$crc"
@@ -789,6 +797,7 @@ for rep in $(seq "$repeats"); do
 		line+=" net_rx_server=$rx_s net_rx_client=$rx_c"
 		line+=" listen_overflows=$((${a[listen_overflows]:-0} - ${b[listen_overflows]:-0}))"
 		line+=" listen_drops=$((${a[listen_drops]:-0} - ${b[listen_drops]:-0})) mark=$mark_state"
+		[ -z "$mark" ] || line+=" phase=$phase"
 		echo "$line" >> "$records"
 		log "rep $rep/$repeats $c: $cps/s, $conns conns, $fails failures, local crr $(ratio $((acc - mis)) "$acc"), ipis/conn $(ratio $((cal + res)) "$conns")"
 	done
