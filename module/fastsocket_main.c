@@ -6,6 +6,10 @@
  *   net.fastsocket.enabled      master switch (0/1)
  *   net.fastsocket.<feature>    one switch per feature (0/1)
  *   net.fastsocket.ports        listener port set, e.g. "80,443,8000-8100"
+ *   net.fastsocket.listen_reserve_us, listen_reserve_qlen
+ *                               how long, and up to what queue length, a
+ *                               queued connection is kept for its own
+ *                               CPU's acceptor
  *   /proc/net/fastsocket        per-CPU statistics
  * and arms in the kernel exactly the features that are switched on while
  * the master switch is on. Unloading disarms every namespace; settings are
@@ -18,6 +22,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/ctype.h>
 #include <linux/module.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
@@ -27,13 +32,21 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 
-/* sysctl slots: the master switch, then one per feature, then the ports */
+/*
+ * sysctl slots: the master switch, then one per feature, then the ports,
+ * then the tunables of the local listen table
+ */
 enum {
 	FSM_ENABLED,
 	FSM_FEATURE0,
 	FSM_PORTS = FSM_FEATURE0 + FASTSOCKET_F_MAX,
+	FSM_RESERVE_US,
+	FSM_RESERVE_QLEN,
 	FSM_NR_SYSCTL,
 };
+
+static const unsigned int fsm_reserve_us_max = FASTSOCKET_RESERVE_US_MAX;
+static const unsigned int fsm_reserve_qlen_max = 65535;
 
 struct fsm_net {
 	int			enabled;
@@ -100,6 +113,33 @@ static int fsm_switch_handler(const struct ctl_table *table, int write,
 	return err;
 }
 
+/*
+ * An unsigned tunable with a range (extra1, extra2): one decimal number,
+ * optionally surrounded by white space. proc_douintvec_minmax() alone
+ * would take "1 2x" as 1; here anything else fails with EINVAL and
+ * changes nothing. The store is its WRITE_ONCE().
+ * Context: process (sysctl write or read).
+ */
+static int fsm_uint_handler(const struct ctl_table *table, int write,
+			    void *buffer, size_t *lenp, loff_t *ppos)
+{
+	const char *p = buffer;
+	size_t i = 0, len = *lenp;
+
+	if (write) {
+		while (len && isspace(p[len - 1]))
+			len--;
+		while (i < len && isspace(p[i]))
+			i++;
+		if (i == len)
+			return -EINVAL;
+		for (; i < len; i++)
+			if (!isdigit(p[i]))
+				return -EINVAL;
+	}
+	return proc_douintvec_minmax(table, write, buffer, lenp, ppos);
+}
+
 static const struct ctl_table fsm_sysctl_template[FSM_NR_SYSCTL] = {
 	[FSM_ENABLED] = {
 		.procname	= "enabled",
@@ -136,6 +176,25 @@ static const struct ctl_table fsm_sysctl_template[FSM_NR_SYSCTL] = {
 		.maxlen		= FASTSOCKET_PORTS,
 		.mode		= 0644,
 		.proc_handler	= proc_do_large_bitmap,
+	},
+	/* Stored with WRITE_ONCE() by proc_douintvec_minmax(), paired
+	 * with READ_ONCE() in fastsocket_lq_why().
+	 */
+	[FSM_RESERVE_US] = {
+		.procname	= "listen_reserve_us",
+		.maxlen		= sizeof(unsigned int),
+		.mode		= 0644,
+		.proc_handler	= fsm_uint_handler,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= (void *)&fsm_reserve_us_max,
+	},
+	[FSM_RESERVE_QLEN] = {
+		.procname	= "listen_reserve_qlen",
+		.maxlen		= sizeof(unsigned int),
+		.mode		= 0644,
+		.proc_handler	= fsm_uint_handler,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= (void *)&fsm_reserve_qlen_max,
 	},
 };
 
@@ -188,6 +247,11 @@ static void fsm_inherit(struct net *net, struct fsm_net *fsm)
 	memcpy(fsm->feature, ifsm->feature, sizeof(fsm->feature));
 	bitmap_copy(fastsocket_pernet(net)->ports,
 		    fastsocket_pernet(&init_net)->ports, FASTSOCKET_PORTS);
+	/* Pair with READ_ONCE() in fastsocket_lq_why(). */
+	WRITE_ONCE(fastsocket_pernet(net)->reserve_us,
+		   READ_ONCE(fastsocket_pernet(&init_net)->reserve_us));
+	WRITE_ONCE(fastsocket_pernet(net)->reserve_qlen,
+		   READ_ONCE(fastsocket_pernet(&init_net)->reserve_qlen));
 	mutex_unlock(&ifsm->lock);
 
 	mutex_lock(&fsm->lock);
@@ -214,6 +278,8 @@ static int __net_init fsm_net_init(struct net *net)
 	for (i = 0; i < FSM_PORTS; i++)
 		tbl[i].extra2 = net;
 	tbl[FSM_PORTS].data = &fn->ports;
+	tbl[FSM_RESERVE_US].data = &fn->reserve_us;
+	tbl[FSM_RESERVE_QLEN].data = &fn->reserve_qlen;
 
 	fsm->sysctl = register_net_sysctl_sz(net, "net/fastsocket", tbl,
 					     ARRAY_SIZE(fsm_sysctl_template));
@@ -248,6 +314,9 @@ static void __net_exit fsm_net_exit(struct net *net)
 	kfree(tbl);
 	fastsocket_net_arm(net, 0);
 	bitmap_zero(fn->ports, FASTSOCKET_PORTS);
+	/* Pair with READ_ONCE() in fastsocket_lq_why(). */
+	WRITE_ONCE(fn->reserve_us, FASTSOCKET_RESERVE_US);
+	WRITE_ONCE(fn->reserve_qlen, FASTSOCKET_RESERVE_QLEN);
 	mutex_destroy(&fsm->lock);
 }
 

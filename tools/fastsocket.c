@@ -2,8 +2,12 @@
 /*
  * fastsocket - command line front end to the Fastsocket control module.
  *
- *   fastsocket status                 module, switches and port set
- *   fastsocket stats [-p]             counters (-p: per CPU)
+ *   fastsocket status                 module, switches, port set, tunables
+ *   fastsocket stats [-p]             counters (-p: per CPU); the totals
+ *                                     add the accept wait's p50 and p99
+ *   fastsocket reserve [US [QLEN]]    show or set how long (and up to
+ *                                     what queue length) a connection is
+ *                                     kept for its own CPU's acceptor
  *   fastsocket enable [FEATURE...]    master switch on, FEATUREs on (all)
  *   fastsocket disable [FEATURE...]   FEATUREs off (none: master switch off)
  *   fastsocket ports [SET]            show or set the listener port set
@@ -24,6 +28,22 @@ static const char *const features[] = {
 	"listen", "established", "steering", "vfs_light",
 };
 #define NR_FEATURES	(sizeof(features) / sizeof(features[0]))
+
+/* Tunables of the local listen table, shown by status. */
+static const char *const tunables[] = {
+	"listen_reserve_us", "listen_reserve_qlen",
+};
+#define NR_TUNABLES	(sizeof(tunables) / sizeof(tunables[0]))
+
+/*
+ * The accept wait histogram of /proc/net/fastsocket: wait_us_N counts
+ * waits under N us; wait_us_more the rest.
+ */
+static const char *const wait_buckets[] = {
+	"wait_us_4", "wait_us_16", "wait_us_64", "wait_us_256",
+	"wait_us_1024", "wait_us_4096", "wait_us_16384", "wait_us_more",
+};
+#define NR_WAIT_BUCKETS	(sizeof(wait_buckets) / sizeof(wait_buckets[0]))
 
 static int read_file(const char *path, char *buf, size_t len)
 {
@@ -90,7 +110,37 @@ static int cmd_status(void)
 		       sysctl_str(features[i], buf, sizeof(buf)));
 	sysctl_str("ports", buf, sizeof(buf));
 	printf("ports: %s\n", *buf ? buf : "(none)");
+	for (i = 0; i < NR_TUNABLES; i++)
+		printf("%s: %s\n", tunables[i],
+		       sysctl_str(tunables[i], buf, sizeof(buf)));
 	return 0;
+}
+
+/*
+ * The upper bound of the histogram bucket holding the @pct-th percentile
+ * of @cnt, as text ("<16us", ">=16384us"), or "-" with no samples.
+ */
+static const char *wait_percentile(const unsigned long *cnt, int pct,
+				   char *buf, size_t len)
+{
+	unsigned long total = 0, run = 0;
+	unsigned int i;
+
+	for (i = 0; i < NR_WAIT_BUCKETS; i++)
+		total += cnt[i];
+	if (!total)
+		return "-";
+	for (i = 0; i < NR_WAIT_BUCKETS; i++) {
+		run += cnt[i];
+		if (run * 100 >= total * pct)
+			break;
+	}
+	if (i >= NR_WAIT_BUCKETS - 1)
+		snprintf(buf, len, ">=%sus",
+			 wait_buckets[NR_WAIT_BUCKETS - 2] + strlen("wait_us_"));
+	else
+		snprintf(buf, len, "<%sus", wait_buckets[i] + strlen("wait_us_"));
+	return buf;
 }
 
 static int cmd_stats(int per_cpu)
@@ -118,12 +168,23 @@ static int cmd_stats(int per_cpu)
 		while (fgets(line, sizeof(line), f))
 			if (!strncmp(line, "total ", 6))
 				break;
+		unsigned long wait[NR_WAIT_BUCKETS] = { 0 };
+		char p50[32], p99[32];
+		unsigned int i;
+
 		/* key=value, one per line: skip the "cpu"/"total" column */
 		n = strtok_r(names, " \n", &sn);
 		v = strtok_r(line, " \n", &sv);
 		while ((n = strtok_r(NULL, " \n", &sn)) &&
-		       (v = strtok_r(NULL, " \n", &sv)))
+		       (v = strtok_r(NULL, " \n", &sv))) {
 			printf("%s=%s\n", n, v);
+			for (i = 0; i < NR_WAIT_BUCKETS; i++)
+				if (!strcmp(n, wait_buckets[i]))
+					wait[i] = strtoul(v, NULL, 10);
+		}
+		printf("wait_p50=%s\nwait_p99=%s\n",
+		       wait_percentile(wait, 50, p50, sizeof(p50)),
+		       wait_percentile(wait, 99, p99, sizeof(p99)));
 	}
 	fclose(f);
 	return 0;
@@ -206,6 +267,37 @@ static int cmd_ports(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_reserve(int argc, char **argv)
+{
+	char buf[64];
+	int i, err;
+
+	if (need_module())
+		return 1;
+	if (argc > (int)NR_TUNABLES) {
+		fprintf(stderr, "fastsocket: reserve takes at most US and QLEN\n");
+		return 2;
+	}
+	for (i = 0; i < argc; i++) {
+		err = write_sysctl(tunables[i], argv[i]);
+		if (err == -EINVAL) {
+			fprintf(stderr,
+				"fastsocket: invalid %s '%s' (expected 0-%s)\n",
+				tunables[i], argv[i], i ? "65535" : "1000000");
+			return 2;
+		}
+		if (err) {
+			fprintf(stderr, "fastsocket: cannot set %s: %s\n",
+				tunables[i], strerror(-err));
+			return 1;
+		}
+	}
+	for (i = 0; i < (int)NR_TUNABLES; i++)
+		printf("%s: %s\n", tunables[i],
+		       sysctl_str(tunables[i], buf, sizeof(buf)));
+	return 0;
+}
+
 static int usage(FILE *f)
 {
 	fprintf(f,
@@ -214,6 +306,7 @@ static int usage(FILE *f)
 		"       fastsocket enable [FEATURE...]\n"
 		"       fastsocket disable [FEATURE...]\n"
 		"       fastsocket ports [SET]\n"
+		"       fastsocket reserve [US [QLEN]]\n"
 		"FEATURE: listen established steering vfs_light\n");
 	return f == stderr ? 2 : 0;
 }
@@ -232,6 +325,8 @@ int main(int argc, char **argv)
 		return cmd_switch(0, argc - 2, argv + 2);
 	if (!strcmp(cmd, "ports"))
 		return cmd_ports(argc - 2, argv + 2);
+	if (!strcmp(cmd, "reserve"))
+		return cmd_reserve(argc - 2, argv + 2);
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help"))
 		return usage(stdout);
 	fprintf(stderr, "fastsocket: unknown command '%s'\n", cmd);

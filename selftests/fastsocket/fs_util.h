@@ -40,6 +40,13 @@ static const char *const fs_switches[] = {
 
 #define FS_NR_SWITCHES	(sizeof(fs_switches) / sizeof(fs_switches[0]))
 
+/*
+ * Defaults of net.fastsocket.listen_reserve_us and listen_reserve_qlen
+ * (FASTSOCKET_RESERVE_US and FASTSOCKET_RESERVE_QLEN in the kernel).
+ */
+#define FS_RESERVE_US		100
+#define FS_RESERVE_QLEN		16
+
 /* Pin the calling thread to @cpu. Returns 0 or -1 with errno. */
 static inline int pin_to(int cpu)
 {

@@ -105,6 +105,39 @@ TEST_F(sysctl, ports_reject_bad_input)
 	}
 }
 
+/* The local listen table's tunables: defaults, range, bad input. */
+TEST_F(sysctl, reserve_tunables)
+{
+	static const char *const bad[] = {
+		"-1", "abc", "1x", "4294967297", "0x", "1 2x",
+	};
+	static const struct {
+		const char	*name;
+		int		def;
+		const char	*max;
+		const char	*over;
+	} t[] = {
+		{ "listen_reserve_us", FS_RESERVE_US, "1000000", "1000001" },
+		{ "listen_reserve_qlen", FS_RESERVE_QLEN, "65535", "65536" },
+	};
+	unsigned int i, j;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		EXPECT_EQ(t[i].def, fs_sysctl_int(t[i].name));
+		ASSERT_EQ(0, fs_sysctl_write(t[i].name, "0"));
+		EXPECT_EQ(0, fs_sysctl_int(t[i].name));
+		ASSERT_EQ(0, fs_sysctl_write(t[i].name, t[i].max));
+		EXPECT_EQ(atoi(t[i].max), fs_sysctl_int(t[i].name));
+		ASSERT_EQ(0, fs_sysctl_write(t[i].name, "7"));
+		EXPECT_EQ(-EINVAL, fs_sysctl_write(t[i].name, t[i].over));
+		for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++)
+			EXPECT_EQ(-EINVAL, fs_sysctl_write(t[i].name, bad[j]))
+				TH_LOG("%s <- '%s'", t[i].name, bad[j]);
+		EXPECT_EQ(7, fs_sysctl_int(t[i].name))
+			TH_LOG("%s changed by bad input", t[i].name);
+	}
+}
+
 /* Settings made in one netns are invisible in another, both ways. */
 TEST_F(sysctl, netns_isolation)
 {
