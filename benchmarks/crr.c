@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "meter/meter.h"
+
 #ifndef TCP_FASTSOCKET
 #define TCP_FASTSOCKET		100	/* Fastsocket per-socket mode */
 #endif
@@ -1081,6 +1083,7 @@ static struct cli_opts {
 	int flows;
 	double duration;
 	bool duration_set;
+	bool meter;		/* mark the timed phase for the locality meter */
 	uint64_t count;
 	double timeout;
 	bool pin;
@@ -1457,6 +1460,8 @@ static void client_usage(FILE *f)
 "  --resp-size B     response size in bytes (default 64)\n"
 "  --csv FILE        also append a CSV row (header if FILE is new/empty)\n"
 "  --label STR       value of the CSV label column (default empty)\n"
+"  --meter           mark the timed phase (meter_begin/meter_end no-ops)\n"
+"                    for the locality meter, benchmarks/meter/\n"
 "  -h, --help        this help\n"
 "\n"
 "Latency runs from connect() (crr) or the request (rr) to the last response\n"
@@ -1468,6 +1473,7 @@ static void client_parse(int argc, char **argv)
 {
 	enum {
 		OPT_HOST = 256, OPT_PORT, OPT_THREADS, OPT_FLOWS, OPT_DURATION,
+		OPT_METER,
 		OPT_COUNT, OPT_TIMEOUT, OPT_PIN, OPT_KEEPALIVE, OPT_LINGER0,
 		OPT_REQ, OPT_RESP, OPT_CSV, OPT_LABEL,
 	};
@@ -1477,6 +1483,7 @@ static void client_parse(int argc, char **argv)
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "flows", required_argument, NULL, OPT_FLOWS },
 		{ "duration", required_argument, NULL, OPT_DURATION },
+		{ "meter", no_argument, NULL, OPT_METER },
 		{ "count", required_argument, NULL, OPT_COUNT },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "pin", no_argument, NULL, OPT_PIN },
@@ -1508,6 +1515,9 @@ static void client_parse(int argc, char **argv)
 		case OPT_FLOWS:
 			copt.flows = parse_int("--flows", optarg, 1,
 					       MAX_FLOWS);
+			break;
+		case OPT_METER:
+			copt.meter = true;
 			break;
 		case OPT_DURATION:
 			copt.duration = parse_secs("--duration", optarg);
@@ -1673,6 +1683,8 @@ static int client_main(int argc, char **argv)
 	for (i = 0; i < copt.threads; i++)
 		if (pthread_create(&ths[i].thr, NULL, client_thread, &ths[i]))
 			die("pthread_create failed");
+	if (copt.meter)
+		meter_begin();
 	t0 = now_ns();
 	if (copt.duration_set)
 		g_deadline = t0 + (uint64_t)(copt.duration * NSEC_PER_SEC);
@@ -1701,6 +1713,8 @@ static int client_main(int argc, char **argv)
 		free(th->scratch);
 	}
 	pthread_barrier_destroy(&g_barrier);
+	if (copt.meter)
+		meter_end();
 
 	r.mode = copt.keepalive ? "rr" : "crr";
 	r.secs = t_end > t0 ? (t_end - t0) / 1e9 : 0;

@@ -34,6 +34,9 @@
 #                       crr client is exec'd), "CMD end NAME" right after
 #                       the client exits; NAME is the configuration. CMD is
 #                       split on blanks. Default: none
+#   --meter             crr client marks its own timed phase for the
+#                       locality meter (meter_begin/meter_end around its
+#                       loop, no exec or exit inside); excludes --mark
 #   --module PATH       fastsocket.ko to load (default $FS_MODULE); without
 #                       it the fs_* configurations are skipped
 #   --ipv6              connect over fd77::/64 instead of 10.77.0.0/24
@@ -99,6 +102,7 @@ duration=5
 flows=8
 reserve=
 mark=
+meter=0
 ipv6=0
 client_rps=1
 server_rps=1
@@ -140,6 +144,7 @@ while [ $# -gt 0 ]; do
 		esac
 		shift 2 ;;
 	--ipv6) ipv6=1; shift ;;
+	--meter) meter=1; shift ;;
 	--no-client-rps) client_rps=0; shift ;;
 	--no-server-rps) server_rps=0; shift ;;
 	--no-rotate) rotate=0; shift ;;
@@ -158,9 +163,12 @@ done
 [ -x "$crr" ] || die "no $crr (make -C benchmarks)"
 command -v ip >/dev/null || die "no ip (iproute2)"
 command -v taskset >/dev/null || die "no taskset (util-linux)"
+[ -z "$mark" ] || [ "${meter:-0}" = 0 ] || bad "--meter and --mark exclude each other"
 markcmd=()
 # shellcheck disable=SC2206 # CMD is split on blanks, as documented
 [ -z "$mark" ] || markcmd=($mark)
+meter_arg=()
+[ "${meter:-0}" = 0 ] || meter_arg=(--meter)
 
 # ------------------------------------------------------------- CPU lists
 ncpus=$(nproc --all 2>/dev/null || nproc)
@@ -660,10 +668,10 @@ exec "$@"'
 
 	ip netns exec $ns_cli taskset -c "$cli_list" sh -c "$launch" sh "$mark" "$c" \
 		"$crr" client --host $saddr --port "$port" --threads $ncli --pin \
-		--flows "$flows" --duration "$duration" \
+		--flows "$flows" --duration "$duration" "${meter_arg[@]}" \
 		> "$raw.client.txt" 2> "$raw.client.err" &
 	cpid=$!
-	[ -z "$mark" ] || phase=$((phase + 1))
+	[ -z "$mark" ] && [ ${#meter_arg[@]} = 0 ] || phase=$((phase + 1))
 	wait -n -p done_pid $cpid $wd_pid || rc=$?
 	if [ "$done_pid" != "$cpid" ]; then
 		log "$c: client hung, killed"
@@ -797,7 +805,7 @@ for rep in $(seq "$repeats"); do
 		line+=" net_rx_server=$rx_s net_rx_client=$rx_c"
 		line+=" listen_overflows=$((${a[listen_overflows]:-0} - ${b[listen_overflows]:-0}))"
 		line+=" listen_drops=$((${a[listen_drops]:-0} - ${b[listen_drops]:-0})) mark=$mark_state"
-		[ -z "$mark" ] || line+=" phase=$phase"
+		[ -z "$mark" ] && [ ${#meter_arg[@]} = 0 ] || line+=" phase=$phase"
 		echo "$line" >> "$records"
 		log "rep $rep/$repeats $c: $cps/s, $conns conns, $fails failures, local crr $(ratio $((acc - mis)) "$acc"), ipis/conn $(ratio $((cal + res)) "$conns")"
 	done
