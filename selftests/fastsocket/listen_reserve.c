@@ -387,17 +387,40 @@ static int accept_on(int lfd, int cpu)
 	return s >= 0 ? s : -errno;
 }
 
-/* An acceptor visits @cpu: a non-blocking accept() that finds nothing. */
-static int visit(int lfd, int cpu)
-{
-	int flags = fcntl(lfd, F_GETFL), s;
+struct visitor {
+	int	lfd;
+	int	cpu;
+	int	ret;
+};
 
-	fcntl(lfd, F_SETFL, flags | O_NONBLOCK);
-	s = accept_on(lfd, cpu);
-	fcntl(lfd, F_SETFL, flags);
+static void *visit_thread(void *arg)
+{
+	struct visitor *v = arg;
+	int s = accept_on(v->lfd, v->cpu);
+
 	if (s >= 0)
 		close(s);
-	return s >= 0 ? -EEXIST : s == -EAGAIN ? 0 : s;
+	v->ret = s >= 0 ? -EEXIST : s == -EAGAIN ? 0 : s;
+	return NULL;
+}
+
+/*
+ * Another acceptor visits @cpu: a thread of its own (the kernel knows the
+ * task it last saw on a CPU, and lets that very task take the CPU's
+ * connections elsewhere) runs a non-blocking accept() there that finds
+ * nothing. The caller's thread stays where it was.
+ */
+static int visit(int lfd, int cpu)
+{
+	struct visitor v = { lfd, cpu, -EINVAL };
+	int flags = fcntl(lfd, F_GETFL);
+	pthread_t t;
+
+	fcntl(lfd, F_SETFL, flags | O_NONBLOCK);
+	if (pthread_create(&t, NULL, visit_thread, &v) == 0)
+		pthread_join(t, NULL);
+	fcntl(lfd, F_SETFL, flags);
+	return v.ret;
 }
 
 /*
@@ -415,6 +438,7 @@ TEST_F(reserve, reserved_until_the_bound)
 	ASSERT_EQ(0, set_reserve("1000000", "16"));
 	fcntl(self->lfd, F_SETFL, O_NONBLOCK);
 	ASSERT_EQ(0, visit(self->lfd, 1));
+	ASSERT_EQ(0, pin_to(1));
 	c = fs_connect_to(self->lfd);
 	ASSERT_LE(0, c);
 	ASSERT_EQ(0, wait_listen_local(1, 1));
@@ -497,6 +521,28 @@ TEST_F(reserve, no_acceptor_no_reservation)
 	close(c);
 }
 
+/*
+ * The acceptor last seen on CPU 1 asks from CPU 0 (it migrated): CPU 1
+ * has nobody else, so it takes the connection at once.
+ */
+TEST_F(reserve, migrated_acceptor_takes_its_own)
+{
+	int c, s;
+
+	ASSERT_EQ(0, set_reserve("1000000", "16"));
+	fcntl(self->lfd, F_SETFL, O_NONBLOCK);
+	EXPECT_EQ(-EAGAIN, accept_on(self->lfd, 1));
+	c = fs_connect_to(self->lfd);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, wait_listen_local(1, 1));
+	s = accept_on(self->lfd, 0);
+	ASSERT_LE(0, s);
+	EXPECT_EQ(1, incoming_cpu(s));
+	EXPECT_EQ(1, fs_stat("steal_absent", -1));
+	close(s);
+	close(c);
+}
+
 /* listen_reserve_us = 0: any acceptor takes any connection at once. */
 TEST_F(reserve, zero_bound_steals_at_once)
 {
@@ -505,6 +551,7 @@ TEST_F(reserve, zero_bound_steals_at_once)
 	ASSERT_EQ(0, set_reserve("0", "16"));
 	fcntl(self->lfd, F_SETFL, O_NONBLOCK);
 	ASSERT_EQ(0, visit(self->lfd, 1));
+	ASSERT_EQ(0, pin_to(1));
 	c = fs_connect_to(self->lfd);
 	ASSERT_LE(0, c);
 	ASSERT_EQ(0, wait_listen_local(1, 1));

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# locality.sh: count cross-CPU cache-line transfers per connection with the
+# locality meter (benchmarks/meter/), in the placement where locality
+# matters (benchmarks/placement.sh: clients and server in their own
+# network namespaces and vCPUs, veth, RPS spreading flows over the server
+# CPUs). One instruction-counted boot per (server CPU count, switch
+# quantum); every configuration runs in each boot, side by side.
+#
+#   benchmarks/locality.sh [options]
+#
+#   --servers LIST    server CPU counts, e.g. 2,4 (default 2); the clients
+#                     get as many vCPUs again
+#   --switch LIST     the meter's vCPU switch quanta in instructions
+#                     (default 10000); give three to see the spread
+#   --configs LIST    placement.sh configurations (default
+#                     shared,shared_pin,reuseport,fs_listen,fs_pin)
+#   --duration S      guest seconds per configuration (default 0.5)
+#   --repeats N       timed runs per configuration and boot (default 1)
+#   --reserve-us US   net.fastsocket.listen_reserve_us for fs_* (default
+#                     2000: icount runs a vCPU at about 1/20 of a real
+#                     core, so the 100 us default is scaled like the
+#                     selftests scale it)
+#   --kernel PATH     default build/bzImage-bench
+#   --module PATH     default build/module-obj-bench/fastsocket.ko
+#   --out DIR         default build/locality/<timestamp>; build/locality/latest
+#                     points to the last one
+#   --top N           functions listed per configuration (default 15)
+#
+# Output in DIR: per boot a directory (meter.txt, kallsyms, placement.txt,
+# console.log), report.md (the table and the top functions) and
+# locality.txt (one key=value line per configuration and boot).
+set -euo pipefail
+
+# One compound command, read whole before it runs (safe to edit meanwhile).
+{
+top=$(cd "$(dirname "$0")/.." && pwd)
+servers=2
+switches=10000
+configs=shared,shared_pin,reuseport,fs_listen,fs_pin
+duration=0.5
+repeats=1
+reserve=2000
+kernel=$top/build/bzImage-bench
+module=$top/build/module-obj-bench/fastsocket.ko
+out=
+ntop=15
+
+usage() { sed -n '4,33p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+die() { echo "locality.sh: $*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--servers) servers=$2; shift 2 ;;
+	--switch) switches=$2; shift 2 ;;
+	--configs) configs=$2; shift 2 ;;
+	--duration) duration=$2; shift 2 ;;
+	--repeats) repeats=$2; shift 2 ;;
+	--reserve-us) reserve=$2; shift 2 ;;
+	--kernel) kernel=$2; shift 2 ;;
+	--module) module=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--top) ntop=$2; shift 2 ;;
+	-h|--help) usage 0 ;;
+	*) echo "locality.sh: unknown option $1" >&2; usage ;;
+	esac
+done
+[[ $servers =~ ^[1-8](,[1-8])*$ ]] || die "--servers wants counts 1-8, e.g. 2,4"
+[[ $switches =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--switch wants instruction counts"
+[ -r "$kernel" ] || die "no kernel $kernel (make kernel FLAVOR=bench)"
+[ -r "$module" ] || die "no module $module (make module FLAVOR=bench)"
+plugin=$top/build/benchmarks/locality.so
+[ -r "$plugin" ] || die "no $plugin (make benchmarks)"
+
+[ -n "$out" ] || out=$top/build/locality/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+ln -sfn "$out" "$top/build/locality/latest" 2>/dev/null || true
+
+rc=0
+for n in ${servers//,/ }; do
+	srv="0-$((n - 1))"
+	cli="$n-$((2 * n - 1))"
+	for sw in ${switches//,/ }; do
+		dir=$out/s$n-sw$sw
+		mkdir -p "$dir"
+		echo "locality.sh: $n server CPUs, switch=$sw -> $dir" >&2
+		# Guest time is instructions; the wall limit allows for the
+		# plugin's slowdown.
+		if ! "$top/tools/vm-run" --icount -q -c $((2 * n)) -m 2048 \
+			-t 5400 -k "$kernel" -o "$dir" \
+			--plugin "$plugin,out=$dir/meter.txt,switch=$sw,server=$srv,client=$cli" \
+			-- sh -c 'echo 0 > /proc/sys/kernel/kptr_restrict &&
+				cat /proc/kallsyms > "$FS_OUT/kallsyms" &&
+				exec "$@"' sh \
+			"$top/benchmarks/placement.sh" --meter \
+			--server-cpus "$srv" --client-cpus "$cli" \
+			--configs "$configs" --duration "$duration" \
+			--repeats "$repeats" --reserve-us "$reserve" \
+			--module "$module"; then
+			echo "locality.sh: boot $dir failed" >&2
+			rc=1
+		fi
+	done
+done
+python3 "$top/benchmarks/locality_report.py" --top "$ntop" "$out" \
+	> "$out/report.md" || rc=1
+cat "$out/report.md"
+exit $rc
+}
