@@ -54,7 +54,7 @@ benchmarks: deps
 	$(MAKE) -C benchmarks
 
 # SUITES=fastsocket (or net) runs one suite only: the inner loop.
-test: kernel module selftests tools
+test: kernel module selftests tools benchmarks
 	@tools/run-tests.sh $(SUITES)
 
 demo: kernel module tools benchmarks
