@@ -102,15 +102,17 @@ def main():
         srv = recs[0].get("server_cpus", "?") if recs else "?"
         sw = next((r["switch"] for r in recs if "switch" in r), "?")
         print("## %s: server CPUs %s, switch=%s\n" % (b, srv, sw))
-        print("| config | conns | local share (crr) | server<->server kernel xfer/conn "
+        print("| config | conns | local share (crr) | local share (fastsocket) "
+              "| server<->server kernel xfer/conn "
               "| vs shared | all kernel xfer/conn | client->server | user xfer/conn "
               "| server kernel insns/conn | IPIs/conn |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in recs:
             ss = r.get("xfer_ss_k_per_conn")
             ratio = ss / base if base and isinstance(ss, float) else None
-            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 r.get("config"), r.get("conns"), r.get("crr_local_share"),
+                r.get("fs_local_share", "-"),
                 fmt(ss), fmt(ratio, "%.2f"), fmt(r.get("xfer_k_per_conn")),
                 fmt(r.get("xfer_cs_k_per_conn")), fmt(r.get("xfer_u_per_conn")),
                 fmt(r.get("insns_k_server_per_conn"), "%.0f"),

@@ -501,24 +501,51 @@ TEST_F(reserve, long_queue_opens_at_once)
 		close(c[i]);
 }
 
+/* Who ran accept() on CPU 1 before the connection was queued there. */
+enum seen_on_1 {
+	SEEN_NOBODY,	/* no acceptor ever ran on CPU 1 */
+	SEEN_ME,	/* this very task, which then moves to CPU 0 */
+	SEEN_OTHER,	/* another task, which stays there */
+};
+
+/*
+ * Queue one connection on CPU 1, after @seen, and take it with a
+ * non-blocking accept() on CPU 0. Returns the accepted socket's
+ * SO_INCOMING_CPU, or -errno of the step that failed.
+ */
+static int queue_on_1_take_on_0(int lfd, enum seen_on_1 seen)
+{
+	int c, s, ret;
+
+	fcntl(lfd, F_SETFL, O_NONBLOCK);
+	if (seen == SEEN_OTHER && visit(lfd, 1))
+		return -EIO;
+	if (pin_to(1))
+		return -errno;
+	if (seen == SEEN_ME && accept_on(lfd, 1) != -EAGAIN)
+		return -EIO;
+	c = fs_connect_to(lfd);
+	if (c < 0)
+		return -errno;
+	if (wait_listen_local(1, 1)) {
+		close(c);
+		return -ETIMEDOUT;
+	}
+	s = accept_on(lfd, 0);
+	ret = s >= 0 ? incoming_cpu(s) : s;
+	if (s >= 0)
+		close(s);
+	close(c);
+	return ret;
+}
+
 /* No acceptor ever ran on CPU 1: its connections are taken at once. */
 TEST_F(reserve, no_acceptor_no_reservation)
 {
-	int c, s;
-
 	ASSERT_EQ(0, set_reserve("1000000", "16"));
-	fcntl(self->lfd, F_SETFL, O_NONBLOCK);
-	ASSERT_EQ(0, pin_to(1));
-	c = fs_connect_to(self->lfd);
-	ASSERT_LE(0, c);
-	ASSERT_EQ(0, wait_listen_local(1, 1));
-	s = accept_on(self->lfd, 0);
-	ASSERT_LE(0, s);
-	EXPECT_EQ(1, incoming_cpu(s));
+	EXPECT_EQ(1, queue_on_1_take_on_0(self->lfd, SEEN_NOBODY));
 	EXPECT_EQ(1, fs_stat("steal_absent", -1));
 	EXPECT_EQ(0, fs_stat("reserve_expired", -1));
-	close(s);
-	close(c);
 }
 
 /*
@@ -527,39 +554,17 @@ TEST_F(reserve, no_acceptor_no_reservation)
  */
 TEST_F(reserve, migrated_acceptor_takes_its_own)
 {
-	int c, s;
-
 	ASSERT_EQ(0, set_reserve("1000000", "16"));
-	fcntl(self->lfd, F_SETFL, O_NONBLOCK);
-	EXPECT_EQ(-EAGAIN, accept_on(self->lfd, 1));
-	c = fs_connect_to(self->lfd);
-	ASSERT_LE(0, c);
-	ASSERT_EQ(0, wait_listen_local(1, 1));
-	s = accept_on(self->lfd, 0);
-	ASSERT_LE(0, s);
-	EXPECT_EQ(1, incoming_cpu(s));
+	EXPECT_EQ(1, queue_on_1_take_on_0(self->lfd, SEEN_ME));
 	EXPECT_EQ(1, fs_stat("steal_absent", -1));
-	close(s);
-	close(c);
 }
 
 /* listen_reserve_us = 0: any acceptor takes any connection at once. */
 TEST_F(reserve, zero_bound_steals_at_once)
 {
-	int c, s;
-
 	ASSERT_EQ(0, set_reserve("0", "16"));
-	fcntl(self->lfd, F_SETFL, O_NONBLOCK);
-	ASSERT_EQ(0, visit(self->lfd, 1));
-	ASSERT_EQ(0, pin_to(1));
-	c = fs_connect_to(self->lfd);
-	ASSERT_LE(0, c);
-	ASSERT_EQ(0, wait_listen_local(1, 1));
-	s = accept_on(self->lfd, 0);
-	ASSERT_LE(0, s);
+	EXPECT_EQ(1, queue_on_1_take_on_0(self->lfd, SEEN_OTHER));
 	EXPECT_EQ(1, fs_stat("steal_late", -1));
-	close(s);
-	close(c);
 }
 
 /*
