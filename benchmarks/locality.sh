@@ -87,13 +87,12 @@ for n in ${servers//,/ }; do
 		mkdir -p "$dir"
 		echo "locality.sh: $n server CPUs, switch=$sw -> $dir" >&2
 		# Guest time is instructions; the wall limit allows for the
-		# plugin's slowdown.
+		# plugin's slowdown. The guest command is one line: vm-run
+		# quotes it for /bin/sh, which knows no $'...'.
 		if ! "$top/tools/vm-run" --icount -q -c $((2 * n)) -m 2048 \
 			-t 5400 -k "$kernel" -o "$dir" \
 			--plugin "$plugin,out=$dir/meter.txt,switch=$sw,server=$srv,client=$cli" \
-			-- sh -c 'echo 0 > /proc/sys/kernel/kptr_restrict &&
-				cat /proc/kallsyms > "$FS_OUT/kallsyms" &&
-				exec "$@"' sh \
+			-- sh -c 'echo 0 > /proc/sys/kernel/kptr_restrict && cat /proc/kallsyms > "$FS_OUT/kallsyms" && exec "$@"' sh \
 			"$top/benchmarks/placement.sh" --meter \
 			--server-cpus "$srv" --client-cpus "$cli" \
 			--configs "$configs" --duration "$duration" \
