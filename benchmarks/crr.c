@@ -42,12 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fastsocket.h"		/* tools/: TCP_FASTSOCKET and friends */
 #include "meter/meter.h"
 
-#ifndef TCP_FASTSOCKET
-#define TCP_FASTSOCKET		100	/* Fastsocket per-socket mode */
-#endif
-#define TCP_FASTSOCKET_ON	1
 #ifndef SO_INCOMING_CPU
 #define SO_INCOMING_CPU		49
 #endif

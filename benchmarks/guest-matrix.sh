@@ -179,9 +179,8 @@ elif [ -d $fsdir ]; then
 fi
 switches=
 if [ -d $fsdir ]; then
-	for s in listen established steering vfs_light; do
-		[ -e $fsdir/$s ] && switches+=" $s"
-	done
+	# the features this kernel has a data path for
+	switches=" $(cat $fsdir/available 2>/dev/null || echo listen)"
 fi
 
 # fs_set on|all|off: arm nothing, listen only, or every switch there is.

@@ -306,21 +306,26 @@ if [ -n "$module" ]; then
 elif [ -d $fsdir ]; then
 	modstate=loaded
 fi
-# Switches: every 0/1 entry but the master switch and the parameters.
+# Switches: the features this kernel has (net.fastsocket.available; a
+# module without that file is older: every 0/1 entry but the master
+# switch and the parameters).
 switches=
 has_reserve=0
 if [ -d $fsdir ]; then
-	for f in $fsdir/*; do
-		s=${f##*/}
-		case $s in
-		enabled|ports) continue ;;
-		listen_reserve_us) has_reserve=1; continue ;;
-		*_us|*_ms|*_ns|*_max|*_min|*_len|*_entries) continue ;;
-		esac
-		v=$(< "$f") || continue
-		case $v in 0|1) switches+=" $s" ;; esac
-	done
-	switches=${switches# }
+	[ -e $fsdir/listen_reserve_us ] && has_reserve=1
+	if [ -r $fsdir/available ]; then
+		switches=$(< $fsdir/available)
+	else
+		for f in $fsdir/*; do
+			s=${f##*/}
+			case $s in
+			enabled|ports|*_us|*_ms|*_ns|*_max|*_min|*_len|*_qlen|*_entries) continue ;;
+			esac
+			v=$(< "$f") || continue
+			case $v in 0|1) switches+=" $s" ;; esac
+		done
+		switches=${switches# }
+	fi
 fi
 if [ -n "$reserve" ] && [ $has_reserve = 0 ] && [ "$modstate" = loaded ]; then
 	log "no net.fastsocket.listen_reserve_us in this module: --reserve-us $reserve skipped"

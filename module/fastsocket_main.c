@@ -4,7 +4,10 @@
  *
  * Per network namespace it registers:
  *   net.fastsocket.enabled      master switch (0/1)
- *   net.fastsocket.<feature>    one switch per feature (0/1)
+ *   net.fastsocket.<feature>    one switch per feature (0/1); a feature
+ *                               whose data path this kernel lacks stays 0
+ *                               (writing 1 fails with EOPNOTSUPP)
+ *   net.fastsocket.available    read only: the features this kernel has
  *   net.fastsocket.ports        listener port set, e.g. "80,443,8000-8100"
  *   net.fastsocket.listen_reserve_us, listen_reserve_qlen
  *                               how long, and up to what queue length, a
@@ -42,11 +45,15 @@ enum {
 	FSM_PORTS = FSM_FEATURE0 + FASTSOCKET_F_MAX,
 	FSM_RESERVE_US,
 	FSM_RESERVE_QLEN,
+	FSM_AVAILABLE,
 	FSM_NR_SYSCTL,
 };
 
 static const unsigned int fsm_reserve_us_max = FASTSOCKET_RESERVE_US_MAX;
 static const unsigned int fsm_reserve_qlen_max = 65535;
+
+/* net.fastsocket.available: names of FASTSOCKET_F_AVAILABLE, set at init */
+static char fsm_available[64];
 
 struct fsm_net {
 	int			enabled;
@@ -93,7 +100,7 @@ static int fsm_switch_handler(const struct ctl_table *table, int write,
 	struct fsm_net *fsm = fsm_pernet(net);
 	int *slot = table->data;
 	struct ctl_table tmp = *table;
-	int val, err;
+	int val, err, f = slot - fsm->feature;
 
 	mutex_lock(&fsm->lock);
 	val = *slot;
@@ -101,6 +108,10 @@ static int fsm_switch_handler(const struct ctl_table *table, int write,
 	tmp.extra1 = SYSCTL_ZERO;
 	tmp.extra2 = SYSCTL_ONE;
 	err = proc_dointvec_minmax(&tmp, write, buffer, lenp, ppos);
+	/* A switch without a data path behind it cannot be turned on. */
+	if (!err && write && val && f >= 0 && f < FASTSOCKET_F_MAX &&
+	    !(FASTSOCKET_F_AVAILABLE & BIT(f)))
+		err = -EOPNOTSUPP;
 	if (!err && write && val != *slot) {
 		int old = *slot;
 
@@ -196,9 +207,20 @@ static const struct ctl_table fsm_sysctl_template[FSM_NR_SYSCTL] = {
 		.extra1		= SYSCTL_ZERO,
 		.extra2		= (void *)&fsm_reserve_qlen_max,
 	},
+	[FSM_AVAILABLE] = {
+		.procname	= "available",
+		.data		= fsm_available,
+		.maxlen		= sizeof(fsm_available),
+		.mode		= 0444,
+		.proc_handler	= proc_dostring,
+	},
 };
 
-/* /proc/net/fastsocket: a header line, one line per possible CPU, a total. */
+/*
+ * /proc/net/fastsocket: a header line, one line per online CPU (and per
+ * offline CPU whose counters are not all zero), then the total over every
+ * possible CPU, so that counts of a CPU taken offline stay in it.
+ */
 static int fsm_stats_show(struct seq_file *seq, void *v)
 {
 	struct net *net = seq_file_single_net(seq);
@@ -329,8 +351,14 @@ static struct pernet_operations fsm_net_ops = {
 
 static int __init fsm_init(void)
 {
-	int err;
+	int err, f;
 
+	for (f = 0; f < FASTSOCKET_F_MAX; f++)
+		if (FASTSOCKET_F_AVAILABLE & BIT(f))
+			snprintf(fsm_available + strlen(fsm_available),
+				 sizeof(fsm_available) - strlen(fsm_available),
+				 "%s%s", *fsm_available ? " " : "",
+				 fastsocket_feature_names[f]);
 	err = register_pernet_subsys(&fsm_net_ops);
 	if (err)
 		return err;

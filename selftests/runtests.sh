@@ -25,7 +25,8 @@ module=${FS_MODULE:-$top/build/module-obj-test/fastsocket.ko}
 out=${FS_OUT:-/tmp}
 logs=$out/logs
 per_test_timeout=${FS_TEST_TIMEOUT:-600}
-export FS_MODULE=$module
+cli=$top/build/tools/fastsocket
+export FS_MODULE=$module FS_CLI=$cli
 
 mkdir -p "$logs"
 passed=0 failed=0 skipped=0
@@ -100,10 +101,10 @@ suite_net() {
 	local d=$bin/net sw
 	echo "== upstream net selftests, every Fastsocket switch on"
 	load netns_inherit=1
-	for sw in enabled listen established steering vfs_light; do
-		echo 1 > /proc/sys/net/fastsocket/$sw
-	done
-	echo 1-65535 > /proc/sys/net/fastsocket/ports
+	# every feature this kernel has; the others refuse 1 (EOPNOTSUPP)
+	"$cli" enable || return 1
+	"$cli" ports 1-65535 || return 1
+	"$cli" status
 	export PATH=$d:$PATH
 	run net/reuseport_bpf "$d" "${in_new_netns[@]}" ./reuseport_bpf
 	run net/reuseport_bpf_cpu "$d" "${in_new_netns[@]}" ./reuseport_bpf_cpu

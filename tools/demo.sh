@@ -1,37 +1,102 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Runs in the VM (make demo): load fastsocket.ko, show its sysctls and
-# statistics, run a short loopback connection workload against an enabled
-# listener, and show the counters that moved.
+# Runs in the VM (make demo): the way an operator uses Fastsocket. Load
+# fastsocket.ko, arm the listen feature, start Debian's unmodified nginx
+# (2 workers, one shared listener) under "fastsocket run" (the preload
+# library switches its listener on; the port set stays empty), drive short
+# connections with wrk, show the per-CPU counters that moved, then unload
+# the module. Fails when a request failed or the counters did not move.
 set -euo pipefail
 top=${FS_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 cli=$top/build/tools/fastsocket
-crr=$top/build/benchmarks/crr
 module=${FS_MODULE:-$top/build/module-obj-test/fastsocket.ko}
-conns=${FS_DEMO_CONNS:-2000}
+duration=${FS_DEMO_SECONDS:-5}
+PATH=$PATH:/usr/sbin:/sbin
+dir=$(mktemp -d /tmp/fs-demo.XXXXXX)
+
+cleanup() {
+	[ -s "$dir/nginx.pid" ] && kill -QUIT "$(cat "$dir/nginx.pid")" 2>/dev/null
+	sleep 0.5
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# counter NAME: its total over every CPU
+counter() {
+	"$cli" stats "$1" | sed -n "s/^$1=//p"
+}
 
 echo "== kernel $(uname -r), $(nproc) CPUs"
 insmod "$module"
 echo "== sysctls after loading: everything off by default"
 grep -H . /proc/sys/net/fastsocket/*
-echo "== enable the listen feature for port 8080"
-"$cli" enable listen
-"$cli" ports 8080
+echo "== arm the local listen table (no port set: the preload library picks listeners)"
+"$cli" enable
 "$cli" status
-echo "== $conns short connections to 127.0.0.1:8080 (2 forked workers, 2 client threads)"
-"$crr" server --mode fork --workers 2 --port 8080 > /tmp/server.out &
-server=$!
-sleep 1
-"$crr" client --port 8080 --threads 2 --flows 4 --count "$conns" --linger0
-kill -TERM "$server"
-wait "$server" || true
-grep -E '^(accepted|served|errors)=' /tmp/server.out
-echo "== per-CPU statistics (/proc/net/fastsocket)"
+
+echo "== nginx, 2 workers, one shared listener on 127.0.0.1:8080, under fastsocket run"
+mkdir -p "$dir/tmp"
+cat > "$dir/nginx.conf" <<EOF
+user root;
+worker_processes 2;
+worker_cpu_affinity auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; accept_mutex off; }
+http {
+	access_log off;
+	client_body_temp_path $dir/tmp/body;
+	proxy_temp_path $dir/tmp/proxy;
+	fastcgi_temp_path $dir/tmp/fastcgi;
+	uwsgi_temp_path $dir/tmp/uwsgi;
+	scgi_temp_path $dir/tmp/scgi;
+	server {
+		listen 127.0.0.1:8080;
+		location / { return 200 "ok\n"; }
+	}
+}
+EOF
+echo "\$ fastsocket run -- nginx -p $dir -c $dir/nginx.conf"
+"$cli" run -- nginx -p "$dir" -c "$dir/nginx.conf"
+for i in $(seq 100); do
+	ss -Hltn "sport = :8080" | grep -q . && break
+	sleep 0.1
+done
+
+local0=$(counter accept_local) stolen0=$(counter accept_stolen)
+echo "== wrk: ${duration}s of short connections (Connection: close)"
+out=$(wrk -t 2 -c 8 -d "${duration}s" --timeout 30s -H "Connection: close" \
+	http://127.0.0.1:8080/ 2>&1)
+echo "$out"
+reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
+local=$(($(counter accept_local) - local0))
+stolen=$(($(counter accept_stolen) - stolen0))
+
+echo "== per-CPU statistics"
 "$cli" stats -p
-echo "== totals"
-"$cli" stats
-accepted=$("$cli" stats | sed -n 's/^accept_global=//p')
-[ "$accepted" -ge "$conns" ] || { echo "demo: counters did not move" >&2; exit 1; }
-echo "== unload: the data path is disarmed"
+echo "== fastsocket stats -j"
+"$cli" stats -j
+echo "== accepted through the local listen table: local=$local stolen=$stolen of ${reqs:-0} requests"
+
+fail=
+[ -n "$reqs" ] && [ "$reqs" -gt 0 ] || fail="wrk completed no request"
+grep -q "Socket errors" <<<"$out" && fail="wrk saw socket errors"
+grep -q "Non-2xx" <<<"$out" && fail="wrk saw non-2xx responses"
+[ -z "$fail" ] && [ $((local + stolen)) -lt "$reqs" ] &&
+	fail="counters did not move: $((local + stolen)) local-table accepts for $reqs requests"
+[ -z "$fail" ] && [ "$local" -le 0 ] && fail="no accept on the CPU that queued the connection"
+if [ -n "$fail" ]; then
+	echo "demo: FAIL: $fail" >&2
+	cat "$dir/error.log" >&2 2>/dev/null || true
+	exit 1
+fi
+
+echo "== stop nginx, unload the module: the data path is disarmed"
+kill -QUIT "$(cat "$dir/nginx.pid")"
+for i in $(seq 100); do
+	[ -e "$dir/nginx.pid" ] || break
+	sleep 0.1
+done
 rmmod fastsocket
-[ ! -e /proc/sys/net/fastsocket ] && echo "demo: ok"
+[ ! -e /proc/sys/net/fastsocket ] || { echo "demo: FAIL: sysctls left after rmmod" >&2; exit 1; }
+echo "demo: ok"

@@ -24,28 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef TCP_FASTSOCKET
-#define TCP_FASTSOCKET		100
-#define TCP_FASTSOCKET_DEFAULT	0
-#define TCP_FASTSOCKET_ON	1
-#define TCP_FASTSOCKET_OFF	2
-#endif
-
-#define FS_SYSCTL_DIR	"/proc/sys/net/fastsocket"
-#define FS_STATS	"/proc/net/fastsocket"
-
-static const char *const fs_switches[] = {
-	"enabled", "listen", "established", "steering", "vfs_light",
-};
-
-#define FS_NR_SWITCHES	(sizeof(fs_switches) / sizeof(fs_switches[0]))
-
-/*
- * Defaults of net.fastsocket.listen_reserve_us and listen_reserve_qlen
- * (FASTSOCKET_RESERVE_US and FASTSOCKET_RESERVE_QLEN in the kernel).
- */
-#define FS_RESERVE_US		100
-#define FS_RESERVE_QLEN		16
+#include "fastsocket.h"	/* tools/: uapi values, names, stats parser */
 
 /* Pin the calling thread to @cpu. Returns 0 or -1 with errno. */
 static inline int pin_to(int cpu)
@@ -59,7 +38,7 @@ static inline int pin_to(int cpu)
 
 static inline bool fs_present(void)
 {
-	return access(FS_SYSCTL_DIR "/enabled", F_OK) == 0;
+	return fs_module_loaded();
 }
 
 /* Bring up lo in the current netns. Returns 0 or -errno. */
@@ -86,57 +65,6 @@ static inline int fs_new_netns(void)
 	return fs_lo_up();
 }
 
-/*
- * Write @val to the file @path (a sysctl, say). Returns 0 or -errno of the
- * open or write, so that callers can assert the exact error.
- */
-static inline int fs_write_file(const char *path, const char *val)
-{
-	ssize_t n;
-	int fd, err = 0;
-
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	if (n < 0)
-		err = -errno;
-	else if ((size_t)n != strlen(val))
-		err = -EIO;
-	close(fd);
-	return err;
-}
-
-/* Write @val to net.fastsocket.@name; see fs_write_file(). */
-static inline int fs_sysctl_write(const char *name, const char *val)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), FS_SYSCTL_DIR "/%s", name);
-	return fs_write_file(path, val);
-}
-
-/* Read net.fastsocket.@name into @buf without the newline. */
-static inline int fs_sysctl_read(const char *name, char *buf, size_t len)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), FS_SYSCTL_DIR "/%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return 0;
-}
-
 static inline int fs_sysctl_int(const char *name)
 {
 	char buf[64];
@@ -146,57 +74,23 @@ static inline int fs_sysctl_int(const char *name)
 	return atoi(buf);
 }
 
-/* Turn on the master switch and every feature in the current netns. */
+/*
+ * Turn on the master switch and every feature this kernel has (the others
+ * refuse 1) in the current netns. Returns 0 or -errno.
+ */
 static inline int fs_enable_all(void)
 {
 	unsigned int i;
 	int err;
 
 	for (i = 0; i < FS_NR_SWITCHES; i++) {
+		if (i && !fs_feature_available(fs_switches[i]))
+			continue;
 		err = fs_sysctl_write(fs_switches[i], "1");
 		if (err)
 			return err;
 	}
 	return 0;
-}
-
-/*
- * Sum of one column of /proc/net/fastsocket over all CPUs, or -1 when the
- * file or the column is missing. With @cpu >= 0, that CPU's value instead.
- */
-static inline long fs_stat(const char *name, int cpu)
-{
-	char line[4096], *tok, *save;
-	int col = -1, i;
-	long val = -1;
-	FILE *f;
-
-	f = fopen(FS_STATS, "r");
-	if (!f)
-		return -1;
-	if (!fgets(line, sizeof(line), f))
-		goto out;
-	for (i = 0, tok = strtok_r(line, " \n", &save); tok;
-	     i++, tok = strtok_r(NULL, " \n", &save))
-		if (!strcmp(tok, name))
-			col = i;
-	if (col < 0)
-		goto out;
-	while (fgets(line, sizeof(line), f)) {
-		tok = strtok_r(line, " \n", &save);
-		if (!tok)
-			continue;
-		if (cpu >= 0 ? (strcmp(tok, "total") && atoi(tok) == cpu)
-			     : !strcmp(tok, "total")) {
-			for (i = 1; i <= col; i++)
-				tok = strtok_r(NULL, " \n", &save);
-			val = tok ? atol(tok) : -1;
-			break;
-		}
-	}
-out:
-	fclose(f);
-	return val;
 }
 
 /* A listening TCP socket on the loopback address of @family, port 0. */

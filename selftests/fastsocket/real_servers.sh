@@ -19,8 +19,14 @@ set -u
 
 ksft_skip=4
 fs=/proc/sys/net/fastsocket
+# the CLI: the one reader of /proc/net/fastsocket for scripts
+cli=${FS_CLI:-$(cd "$(dirname "$0")/../../.." && pwd)/build/tools/fastsocket}
 duration=${FS_REAL_DURATION:-3}
 
+if [ ! -x "$cli" ]; then
+	echo "FAIL: no fastsocket CLI at $cli (make tools)"
+	exit 1
+fi
 if [ ! -e "$fs/enabled" ]; then
 	echo "SKIP: fastsocket module not loaded"
 	exit $ksft_skip
@@ -51,16 +57,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for sw in enabled listen established steering vfs_light; do
-	echo 1 > "$fs/$sw"
-done
-echo 8080-8081 > "$fs/ports"
-echo 100000 > "$fs/listen_reserve_us"
+# every feature this kernel has, ports 8080-8081, reservation scaled up
+"$cli" enable >/dev/null || exit 1
+"$cli" ports 8080-8081 || exit 1
+"$cli" reserve 100000 >/dev/null || exit 1
 
-# Column @1 of the "total" line of /proc/net/fastsocket.
+# Counter @1 over all CPUs (-1 when missing).
 stat() {
-	awk -v k="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == k) c = i }
-		$1 == "total" { print c ? $c : -1 }' /proc/net/fastsocket
+	local v
+	v=$("$cli" stats "$1" 2>/dev/null | sed -n "s/^$1=//p")
+	echo "${v:--1}"
 }
 
 accepted() {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * net.fastsocket.* sysctls: defaults, accepted values, bad input that must
- * fail with EINVAL and change nothing, per-netns isolation and ownership.
+ * fail with EINVAL and change nothing, switches without a data path that
+ * refuse 1 with EOPNOTSUPP, per-netns isolation and ownership.
  */
 #include <sys/wait.h>
 
@@ -34,11 +35,67 @@ TEST_F(sysctl, defaults_off)
 	EXPECT_STREQ("", buf);
 }
 
+/* The master switch, or a feature this kernel has a data path for. */
+static bool switch_available(unsigned int i)
+{
+	return !i || fs_feature_available(fs_switches[i]);
+}
+
+TEST_F(sysctl, available_lists_known_features)
+{
+	char buf[256], *tok, *save;
+	int n = 0;
+
+	ASSERT_EQ(0, fs_sysctl_read("available", buf, sizeof(buf)));
+	tok = strtok_r(buf, " ", &save);
+	while (tok) {
+		int f = fs_feature_index(tok);
+
+		EXPECT_LE(0, f) TH_LOG("unknown feature '%s'", buf);
+		n++;
+		tok = strtok_r(NULL, " ", &save);
+	}
+	EXPECT_LE(1, n);
+	EXPECT_TRUE(fs_feature_available("listen"));
+	/* read only, for root too */
+	EXPECT_EQ(-EACCES, fs_sysctl_write("available", "listen"));
+}
+
+TEST_F(sysctl, unavailable_switches_refuse_1)
+{
+	unsigned int i, n = 0;
+
+	for (i = 1; i < FS_NR_SWITCHES; i++) {
+		const char *sw = fs_switches[i];
+
+		if (switch_available(i))
+			continue;
+		n++;
+		EXPECT_EQ(-EOPNOTSUPP, fs_sysctl_write(sw, "1")) TH_LOG("%s", sw);
+		EXPECT_EQ(0, fs_sysctl_int(sw)) TH_LOG("%s", sw);
+		/* with the master switch on too: nothing gets armed */
+		ASSERT_EQ(0, fs_sysctl_write("enabled", "1"));
+		EXPECT_EQ(-EOPNOTSUPP, fs_sysctl_write(sw, "1\n"));
+		EXPECT_EQ(0, fs_sysctl_int(sw));
+		EXPECT_EQ(0, fs_sysctl_write(sw, "0"));
+		EXPECT_EQ(-EINVAL, fs_sysctl_write(sw, "2"));
+		EXPECT_EQ(0, fs_sysctl_int(sw));
+		ASSERT_EQ(0, fs_sysctl_write("enabled", "0"));
+	}
+	if (!n)
+		TH_LOG("every feature has its data path: nothing to refuse");
+	/* fs_enable_all() turns on what exists and fails on nothing */
+	ASSERT_EQ(0, fs_enable_all());
+	EXPECT_EQ(1, fs_sysctl_int("listen"));
+}
+
 TEST_F(sysctl, switches_accept_0_and_1)
 {
 	unsigned int i;
 
 	for (i = 0; i < FS_NR_SWITCHES; i++) {
+		if (!switch_available(i))
+			continue;
 		ASSERT_EQ(0, fs_sysctl_write(fs_switches[i], "1"));
 		EXPECT_EQ(1, fs_sysctl_int(fs_switches[i]));
 		ASSERT_EQ(0, fs_sysctl_write(fs_switches[i], "0\n"));
@@ -54,7 +111,11 @@ TEST_F(sysctl, switches_reject_bad_input)
 	unsigned int i, j;
 
 	for (i = 0; i < FS_NR_SWITCHES; i++) {
-		ASSERT_EQ(0, fs_sysctl_write(fs_switches[i], "1"));
+		/* an unavailable switch stays 0 through all of it */
+		int on = switch_available(i);
+
+		if (on)
+			ASSERT_EQ(0, fs_sysctl_write(fs_switches[i], "1"));
 		for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
 			int err = fs_sysctl_write(fs_switches[i], bad[j]);
 			/* An empty write is a no-op, the rest are errors. */
@@ -62,7 +123,7 @@ TEST_F(sysctl, switches_reject_bad_input)
 
 			EXPECT_EQ(want, err)
 				TH_LOG("%s <- '%s'", fs_switches[i], bad[j]);
-			EXPECT_EQ(1, fs_sysctl_int(fs_switches[i]))
+			EXPECT_EQ(on, fs_sysctl_int(fs_switches[i]))
 				TH_LOG("%s changed by '%s'", fs_switches[i], bad[j]);
 		}
 	}
@@ -161,7 +222,7 @@ TEST_F(sysctl, netns_isolation)
 		if (fs_sysctl_read("ports", buf, sizeof(buf)) || *buf)
 			_exit(12);
 		/* Change the child netns; the parent must not see it. */
-		if (fs_sysctl_write("steering", "1") ||
+		if (fs_sysctl_write("listen_reserve_us", "500") ||
 		    fs_sysctl_write("listen", "1") ||
 		    fs_sysctl_write("listen", "0"))
 			_exit(13);
@@ -172,7 +233,7 @@ TEST_F(sysctl, netns_isolation)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(1, fs_sysctl_int("enabled"));
 	EXPECT_EQ(1, fs_sysctl_int("listen"));
-	EXPECT_EQ(0, fs_sysctl_int("steering"));
+	EXPECT_EQ(FS_RESERVE_US, fs_sysctl_int("listen_reserve_us"));
 }
 
 /*
