@@ -9,7 +9,8 @@
 #   make vanilla         unpatched kernel with the bench config
 #   make module          fastsocket.ko for the test kernel
 #   make selftests       selftest binaries
-#   make tools           the fastsocket CLI
+#   make tools           the fastsocket CLI and libfastsocket.so
+#   make install         CLI, library and man pages (PREFIX=/usr/local, DESTDIR=)
 #   make benchmarks      the crr load tool
 #   make bench           build bench + vanilla kernels and the bench module, run
 #                        the benchmark matrix (benchmarks/run.sh; BENCH_ARGS=...)
@@ -28,7 +29,7 @@ MODULE := $(BUILD)/module-obj-$(FLAVOR)/fastsocket.ko
 DEB_PACKAGES := linux-source-6.12 build-essential flex bison bc cpio kmod \
 	libelf-dev libssl-dev xz-utils ccache git python3 qemu-system-x86 \
 	iproute2 ethtool procps util-linux rsync nginx-light haproxy wrk \
-	gnuplot-nox linux-perf python3-ply python3-git busybox-static
+	gnuplot-nox linux-perf python3-ply python3-git busybox-static groff-base
 
 all: kernel module selftests tools benchmarks
 
@@ -49,6 +50,10 @@ selftests: kernel
 
 tools: deps
 	$(MAKE) -C tools
+
+PREFIX ?= /usr/local
+install:
+	$(MAKE) -C tools install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 
 benchmarks: deps
 	$(MAKE) -C benchmarks
@@ -86,5 +91,5 @@ clean:
 	$(MAKE) -C tools clean
 	rm -rf $(BUILD)/obj-* $(BUILD)/module-* $(BUILD)/vm
 
-.PHONY: all deps kernel vanilla module selftests tools benchmarks test demo \
+.PHONY: all deps kernel vanilla module selftests tools benchmarks test demo install \
 	bench bench-plots export-patches checkpatch check-series clean

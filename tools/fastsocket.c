@@ -711,8 +711,15 @@ static int find_lib(char path[PATH_MAX], size_t len)
 				return 0;
 			snprintf(path, len, "%s/../lib/fastsocket/libfastsocket.so",
 				 self);
-			if (!access(path, R_OK))
+			if (!access(path, R_OK)) {
+				char *real = realpath(path, NULL);
+
+				/* the same file, named without "/.." */
+				if (real && strlen(real) < len)
+					strcpy(path, real);
+				free(real);
 				return 0;
+			}
 		}
 	}
 	snprintf(path, len, "%s/libfastsocket.so", FS_LIBDIR);

@@ -20,6 +20,17 @@ elif [ $rc = 124 ] || [ $rc = 125 ]; then
 	read -r p _ f _ s _ <<<"$summary"
 	summary="$p passed, $((f + 1)) failed, $s skipped"
 fi
+# make install and the man pages, on the host: one more test.
+if [ $# = 0 ]; then
+	read -r p _ f _ s _ <<<"$summary"
+	if "$top/tools/check-install.sh"; then
+		p=$((p + 1))
+	else
+		f=$((f + 1))
+		[ $rc != 0 ] || rc=1
+	fi
+	summary="$p passed, $f failed, $s skipped"
+fi
 # The locality meter's calibration (benchmarks/meter): one more test,
 # in a boot of its own (single-threaded TCG, instruction-counted).
 if [ $# = 0 ]; then

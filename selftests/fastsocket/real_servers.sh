@@ -14,6 +14,11 @@
 # (accept_local against accept_stolen); the reservation bound is scaled
 # up for emulation as in listen_reserve.c.
 #
+# Then the same servers under "fastsocket run" (libfastsocket.so) with an
+# empty port set: nginx pinned, an "nginx -s reload" and a binary upgrade
+# (USR2) under load with zero failed connections, and HAProxy with
+# nbthread 2; the local-table counters must move in each.
+#
 # Exit status as kselftest: 0 pass, 1 fail, 4 skip.
 set -u
 
@@ -84,11 +89,15 @@ wait_port() {
 	return 1
 }
 
-# start_nginx MUTEX REUSEPORT AFFINITY
+# start_nginx MUTEX REUSEPORT AFFINITY [preload]: with "preload", under
+# "fastsocket run" (and a binary upgrade keeps the library: env LD_PRELOAD).
 start_nginx() {
+	local run=()
+	[ "${4:-}" = preload ] && run=("$cli" run --)
 	mkdir -p "$dir/tmp"
 	cat > "$dir/nginx.conf" <<EOF
 user root;
+$( [ "${4:-}" = preload ] && echo "env LD_PRELOAD;" )
 worker_processes 2;
 $( [ "$3" = pinned ] && echo "worker_cpu_affinity auto;" )
 pid $dir/nginx.pid;
@@ -110,7 +119,7 @@ http {
 	}
 }
 EOF
-	nginx -p "$dir" -c "$dir/nginx.conf" || return 1
+	"${run[@]}" nginx -p "$dir" -c "$dir/nginx.conf" || return 1
 	wait_port 8080
 }
 
@@ -125,18 +134,32 @@ stop_nginx() {
 	rm -f "$dir/nginx.pid"
 }
 
-# drive NAME PORT MIN_ACCEPTS_PER_REQUEST [MIN_LOCAL_PERCENT]: run wrk,
-# check its result and the counters.
+stop_haproxy() {
+	[ -s "$dir/haproxy.pid" ] || return 0
+	kill "$(cat "$dir/haproxy.pid")" 2>/dev/null
+	wait "$(cat "$dir/haproxy.pid")" 2>/dev/null
+	rm -f "$dir/haproxy.pid"
+}
+
+# drive NAME PORT MIN_ACCEPTS_PER_REQUEST [MIN_LOCAL_PERCENT [ACTION]]:
+# run wrk, check its result and the counters. ACTION (a command) runs one
+# second into the load: a reload or binary upgrade under load.
 drive() {
-	local name=$1 port=$2 per=$3 min_local=${4:-0} before after out reqs
+	local name=$1 port=$2 per=$3 min_local=${4:-0} action=${5:-} before after out reqs
 	local errs non2xx local0 al0 as0 al as share=100
 	before=$(accepted)
 	local0=$(stat listen_local)
 	al0=$(stat accept_local)
 	as0=$(stat accept_stolen)
-	out=$(wrk -t 2 -c 8 -d "${duration}s" --timeout 30s \
+	wrk -t 2 -c 8 -d "${duration}s" --timeout 30s \
 		-H "Connection: close" \
-		"http://127.0.0.1:$port/" 2>&1)
+		"http://127.0.0.1:$port/" > "$dir/wrk.out" 2>&1 &
+	if [ -n "$action" ]; then
+		sleep 1
+		$action || { echo "FAIL: $name: $action failed"; failures=$((failures + 1)); }
+	fi
+	wait $!
+	out=$(cat "$dir/wrk.out")
 	after=$(accepted)
 	al=$(($(stat accept_local) - al0))
 	as=$(($(stat accept_stolen) - as0))
@@ -211,9 +234,83 @@ EOF
 		cat "$dir/haproxy.log"
 		failures=$((failures + 1))
 	fi
+	stop_haproxy
 	stop_nginx
 else
 	echo "FAIL: nginx for haproxy did not start"
+	failures=$((failures + 1))
+fi
+
+# ---- The same servers, unmodified, under "fastsocket run". The port set
+# is empty: only the preload library can switch their listeners on, so
+# the local-table counters move only if it did. A reload and a binary
+# upgrade (USR2) under load fail no connection and keep the listener on.
+"$cli" ports "" || exit 1
+
+# Graceful reload: new workers, same listening sockets.
+reload_nginx() {
+	kill -HUP "$(cat "$dir/nginx.pid")"
+}
+
+# Binary upgrade: USR2 starts a new master that inherits the listeners
+# through $NGINX (the preload library switches those on at load); the
+# old master's workers then stop (WINCH) and the old master quits.
+upgrade_nginx() {
+	local old i new
+	old=$(cat "$dir/nginx.pid")
+	kill -USR2 "$old" || return 1
+	for i in $(seq 100); do
+		[ -s "$dir/nginx.pid.oldbin" ] && [ -s "$dir/nginx.pid" ] &&
+			[ "$(cat "$dir/nginx.pid")" != "$old" ] && break
+		sleep 0.1
+	done
+	new=$(cat "$dir/nginx.pid")
+	[ "$new" != "$old" ] || { echo "no new master after USR2"; return 1; }
+	sleep 0.5
+	kill -WINCH "$old"
+	sleep 0.5
+	kill -QUIT "$old"
+	for i in $(seq 100); do
+		kill -0 "$old" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	echo "old master $old did not quit"
+	return 1
+}
+
+if [ "${FS_REAL_CASES:-all}" != haproxy ]; then
+	name="preload: nginx workers=pinned"
+	if start_nginx off off pinned preload; then
+		drive "$name" 8080 1 95
+		drive "$name, nginx -s reload under load" 8080 1 0 reload_nginx
+		drive "$name, binary upgrade (USR2) under load" 8080 1 0 upgrade_nginx
+		# the upgraded master's listener is still on
+		drive "$name, after the upgrade" 8080 1
+		stop_nginx
+	else
+		echo "FAIL: $name: nginx did not start"
+		cat "$dir/error.log" 2>/dev/null
+		failures=$((failures + 1))
+	fi
+fi
+
+# HAProxy with 2 threads in front of nginx, both under "fastsocket run".
+if start_nginx off off free preload; then
+	sed -i 's/^\tmaxconn 1024$/\tmaxconn 1024\n\tnbthread 2/' "$dir/haproxy.cfg"
+	grep -q "nbthread 2" "$dir/haproxy.cfg" || echo "FAIL: no nbthread in haproxy.cfg"
+	"$cli" run -- haproxy -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
+	echo $! > "$dir/haproxy.pid"
+	if wait_port 8081; then
+		drive "preload: haproxy nbthread=2 -> nginx" 8081 2
+	else
+		echo "FAIL: preload: haproxy did not start"
+		cat "$dir/haproxy.log"
+		failures=$((failures + 1))
+	fi
+	stop_haproxy
+	stop_nginx
+else
+	echo "FAIL: preload: nginx for haproxy did not start"
 	failures=$((failures + 1))
 fi
 
