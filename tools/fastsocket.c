@@ -199,37 +199,10 @@ static bool parse_ulong(const char *s, unsigned long max, unsigned long *v)
 	return !errno && !*end && *v <= max;
 }
 
-/*
- * Check a port set the way the kernel's bitmap parser reads it: ports and
- * ranges 0-65535 separated by commas, or empty. Catches typos before any
- * write, with a message that shows the expected form.
- */
+/* A port set as net.fastsocket.ports takes it (fastsocket.h), or empty. */
 static bool valid_port_set(const char *s)
 {
-	unsigned long a, b;
-	char *end;
-
-	if (!*s)
-		return true;
-	for (;;) {
-		if (*s < '0' || *s > '9')
-			return false;
-		a = strtoul(s, &end, 10);
-		b = a;
-		if (*end == '-') {
-			s = end + 1;
-			if (*s < '0' || *s > '9')
-				return false;
-			b = strtoul(s, &end, 10);
-		}
-		if (a > 65535 || b > 65535 || b < a)
-			return false;
-		if (!*end)
-			return true;
-		if (*end != ',')
-			return false;
-		s = end + 1;
-	}
+	return !*s || fs_parse_ports(s, NULL);
 }
 
 /* ------------------------------------------------------------ commands */

@@ -76,6 +76,61 @@ static const char *const fs_wait_buckets[] = {
 #define FS_NR_WAIT_BUCKETS \
 	(sizeof(fs_wait_buckets) / sizeof(fs_wait_buckets[0]))
 
+/* A port set as a bitmap: bit p of byte p / 8 for port p. */
+#define FS_PORT_BITMAP	(65536 / 8)
+
+/*
+ * A decimal number without sign, spaces or leading junk, at most @max;
+ * advances *@s past it. 0 when there are no digits or it is too big.
+ */
+static inline int fs_parse_num(const char **s, unsigned long max,
+			       unsigned long *val)
+{
+	const char *p = *s;
+	unsigned long v = 0;
+
+	if (*p < '0' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > max)
+			return 0;
+	}
+	*s = p;
+	*val = v;
+	return 1;
+}
+
+/*
+ * Parse a port set in the syntax of net.fastsocket.ports (the kernel's
+ * large bitmap syntax): comma-separated ports and ranges LO-HI with
+ * LO <= HI, each 0-65535; no empty item, no spaces. Sets the ports in
+ * @bitmap (FS_PORT_BITMAP bytes; may be NULL to only check). Returns 1,
+ * or 0 when @s is malformed (then @bitmap may hold part of it). No
+ * allocation, no stdio: libfastsocket.so calls it.
+ */
+static inline int fs_parse_ports(const char *s, unsigned char *bitmap)
+{
+	unsigned long lo, hi, p;
+
+	for (;;) {
+		if (!fs_parse_num(&s, 65535, &lo))
+			return 0;
+		hi = lo;
+		if (*s == '-') {
+			s++;
+			if (!fs_parse_num(&s, 65535, &hi) || hi < lo)
+				return 0;
+		}
+		for (p = lo; bitmap && p <= hi; p++)
+			bitmap[p / 8] |= (unsigned char)(1 << (p % 8));
+		if (!*s)
+			return 1;
+		if (*s++ != ',')
+			return 0;
+	}
+}
+
 /* Index of feature @name in fs_features[], or -1. */
 static inline int fs_feature_index(const char *name)
 {
