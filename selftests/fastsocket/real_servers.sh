@@ -119,7 +119,8 @@ http {
 	}
 }
 EOF
-	"${run[@]}" nginx -p "$dir" -c "$dir/nginx.conf" || return 1
+	# by absolute path: a binary upgrade (USR2) re-executes argv[0]
+	"${run[@]}" "$(command -v nginx)" -p "$dir" -c "$dir/nginx.conf" || return 1
 	wait_port 8080
 }
 
@@ -265,7 +266,11 @@ upgrade_nginx() {
 		sleep 0.1
 	done
 	new=$(cat "$dir/nginx.pid")
-	[ "$new" != "$old" ] || { echo "no new master after USR2"; return 1; }
+	if [ "$new" = "$old" ]; then
+		echo "no new master after USR2"
+		tail -5 "$dir/error.log"
+		return 1
+	fi
 	sleep 0.5
 	kill -WINCH "$old"
 	sleep 0.5
