@@ -309,16 +309,15 @@ static inline pid_t fs_gettid(void)
 }
 
 /*
- * Wait until thread @tid of this process sleeps interruptibly (state S in
- * /proc), e.g. blocked in accept(). Returns 0 or -ETIMEDOUT after 10 s.
+ * Wait until the task whose stat file is @path sleeps interruptibly
+ * (state S), e.g. blocked in accept(). Returns 0 or -ETIMEDOUT after 10 s.
  */
-static inline int fs_wait_sleeping(pid_t tid)
+static inline int fs_wait_stat_sleeping(const char *path)
 {
-	char path[64], buf[256], *p;
+	char buf[256], *p;
 	int i, fd;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
 	for (i = 0; i < 1000; i++) {
 		fd = open(path, O_RDONLY);
 		if (fd < 0)
@@ -334,6 +333,56 @@ static inline int fs_wait_sleeping(pid_t tid)
 		usleep(10000);
 	}
 	return -ETIMEDOUT;
+}
+
+/* ... thread @tid of this process. */
+static inline int fs_wait_sleeping(pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	return fs_wait_stat_sleeping(path);
+}
+
+/* ... process @pid. */
+static inline int fs_wait_pid_sleeping(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	return fs_wait_stat_sleeping(path);
+}
+
+/* Load $FS_MODULE (set by runtests.sh). Returns 0 or -errno. */
+static inline int fs_load_module(void)
+{
+	const char *path = getenv("FS_MODULE");
+	int fd, err = 0;
+
+	if (!path)
+		return -ENOENT;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* Unload fastsocket.ko, retrying while it is busy for up to 1 s. */
+static inline int fs_unload_module(void)
+{
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		if (!syscall(SYS_delete_module, "fastsocket", O_NONBLOCK))
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EAGAIN)
+			return -errno;
+		usleep(10000);
+	}
+	return -EBUSY;
 }
 
 #endif /* FS_UTIL_H */

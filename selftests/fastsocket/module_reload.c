@@ -16,36 +16,6 @@
 #define NR_CLIENTS	4
 #define NR_RELOADS	6
 
-static int load_module(void)
-{
-	const char *path = getenv("FS_MODULE");
-	int fd, err = 0;
-
-	if (!path)
-		return -ENOENT;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-static int unload_module(void)
-{
-	int tries;
-
-	for (tries = 0; tries < 100; tries++) {
-		if (!syscall(SYS_delete_module, "fastsocket", O_NONBLOCK))
-			return 0;
-		if (errno != EWOULDBLOCK && errno != EAGAIN)
-			return -errno;
-		usleep(10000);
-	}
-	return -EBUSY;
-}
-
 struct workload {
 	int		lfd;
 	volatile int	stop;
@@ -109,7 +79,7 @@ FIXTURE_SETUP(reload)
 	self->w.lfd = -1;
 	if (!getenv("FS_MODULE"))
 		SKIP(return, "FS_MODULE not set");
-	ASSERT_EQ(0, load_module());
+	ASSERT_EQ(0, fs_load_module());
 	ASSERT_EQ(0, fs_new_netns());
 	ASSERT_EQ(0, fs_enable_all());
 	self->w.lfd = fs_listen(AF_INET, 1024, TCP_FASTSOCKET_ON);
@@ -120,7 +90,7 @@ FIXTURE_TEARDOWN(reload)
 {
 	if (self->w.lfd >= 0)
 		close(self->w.lfd);
-	load_module();
+	fs_load_module();
 }
 
 TEST_F(reload, unload_under_load_loses_nothing)
@@ -141,10 +111,10 @@ TEST_F(reload, unload_under_load_loses_nothing)
 
 	for (i = 0; i < NR_RELOADS; i++) {
 		nanosleep(&pause, NULL);
-		ASSERT_EQ(0, unload_module());
+		ASSERT_EQ(0, fs_unload_module());
 		EXPECT_FALSE(fs_present());
 		nanosleep(&pause, NULL);
-		ASSERT_EQ(0, load_module());
+		ASSERT_EQ(0, fs_load_module());
 		/* Settings start from the defaults after a reload. */
 		EXPECT_EQ(0, fs_sysctl_int("enabled"));
 		ASSERT_EQ(0, fs_enable_all());

@@ -673,61 +673,6 @@ static void snap(struct counters *c)
 	c->accept_global = fs_stat("accept_global", -1);
 }
 
-/* Wait until process @pid sleeps interruptibly (in accept(), here). */
-static int wait_sleeping(pid_t pid)
-{
-	char path[64], buf[256], *p;
-	int i, fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	for (i = 0; i < 1000; i++) {
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			return -errno;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			p = strrchr(buf, ')');
-			if (p && p[1] == ' ' && p[2] == 'S')
-				return 0;
-		}
-		usleep(10000);
-	}
-	return -ETIMEDOUT;
-}
-
-static int load_module(void)
-{
-	const char *path = getenv("FS_MODULE");
-	int fd, err = 0;
-
-	if (!path)
-		return -ENOENT;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-static int unload_module(void)
-{
-	int tries;
-
-	for (tries = 0; tries < 100; tries++) {
-		if (!syscall(SYS_delete_module, "fastsocket", O_NONBLOCK))
-			return 0;
-		if (errno != EWOULDBLOCK && errno != EAGAIN)
-			return -errno;
-		usleep(10000);
-	}
-	return -EBUSY;
-}
-
 FIXTURE(preload) {
 	struct server	srv;
 	int		unloaded;	/* this test took the module out */
@@ -755,7 +700,7 @@ FIXTURE_SETUP(preload)
 FIXTURE_TEARDOWN(preload)
 {
 	kill_server(&self->srv);
-	if (self->unloaded && !fs_present() && load_module())
+	if (self->unloaded && !fs_present() && fs_load_module())
 		TH_LOG("cannot reload %s", getenv("FS_MODULE"));
 }
 
@@ -885,7 +830,7 @@ static void run_inherited(struct __test_metadata *_metadata,
 	EXPECT_EQ(TCP_FASTSOCKET_DEFAULT, value(s, "mode4"));
 	EXPECT_EQ(port, value(s, "port"));
 	/* In accept(), so attached before the first connection. */
-	ASSERT_EQ(0, wait_sleeping(s->pid));
+	ASSERT_EQ(0, fs_wait_pid_sleeping(s->pid));
 	EXPECT_EQ(CONNS + 1, clients(AF_INET, port, 1));
 	ASSERT_EQ(0, finish(s)) TH_LOG("server said: %s", s->lines);
 	EXPECT_EQ(CONNS, served(s));
@@ -1210,7 +1155,7 @@ TEST_F_TIMEOUT(preload, module_not_loaded, 150)
 
 	if (!getenv("FS_MODULE"))
 		SKIP(return, "FS_MODULE not set: the module could not be reloaded");
-	ASSERT_EQ(0, unload_module());
+	ASSERT_EQ(0, fs_unload_module());
 	self->unloaded = 1;
 	ASSERT_FALSE(fs_present());
 
@@ -1233,7 +1178,7 @@ TEST_F_TIMEOUT(preload, module_not_loaded, 150)
 	ASSERT_EQ(0, finish(s)) TH_LOG("server said: %s", s->lines);
 	EXPECT_STREQ(warning, s->errtext);
 
-	ASSERT_EQ(0, load_module());
+	ASSERT_EQ(0, fs_load_module());
 	self->unloaded = 0;
 	ASSERT_TRUE(fs_present());
 }
