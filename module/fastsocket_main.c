@@ -235,17 +235,19 @@ static int fsm_stats_show(struct seq_file *seq, void *v)
 
 	for_each_possible_cpu(cpu) {
 		const struct fastsocket_stats *st = per_cpu_ptr(fn->stats, cpu);
+		unsigned long c[FASTSOCKET_STAT_MAX], any = 0;
 
-		if (!cpu_online(cpu))
-			continue;
-		seq_printf(seq, "%d", cpu);
 		for (s = 0; s < FASTSOCKET_STAT_MAX; s++) {
 			/* Pairs with this_cpu_inc() in fastsocket_stat_inc(). */
-			unsigned long c = READ_ONCE(st->cnt[s]);
-
-			total[s] += c;
-			seq_printf(seq, " %lu", c);
+			c[s] = READ_ONCE(st->cnt[s]);
+			total[s] += c[s];
+			any |= c[s];
 		}
+		if (!cpu_online(cpu) && !any)
+			continue;
+		seq_printf(seq, "%d", cpu);
+		for (s = 0; s < FASTSOCKET_STAT_MAX; s++)
+			seq_printf(seq, " %lu", c[s]);
 		seq_putc(seq, '\n');
 	}
 

@@ -35,10 +35,15 @@ FIXTURE_SETUP(stats)
 		 fs_local_port(self->lfd));
 }
 
+#define CPU1_ONLINE	"/sys/devices/system/cpu/cpu1/online"
+
 FIXTURE_TEARDOWN(stats)
 {
 	if (self->lfd >= 0)
 		close(self->lfd);
+	/* offline_cpu_keeps_its_counts: CPU 1 back online, whatever failed */
+	if (access(CPU1_ONLINE, W_OK) == 0 && fs_write_file(CPU1_ONLINE, "1"))
+		TH_LOG("cannot bring cpu1 online");
 }
 
 /*
@@ -141,6 +146,40 @@ TEST_F(stats, counted_on_the_handling_cpu)
 	}
 	EXPECT_EQ(ncpu * NR_CONN, sum);
 	EXPECT_EQ(ncpu * NR_CONN, accepted(-1));
+}
+
+/*
+ * The total sums every possible CPU: connections counted on CPU 1 stay in
+ * it, and CPU 1's row stays, while CPU 1 is offline.
+ */
+TEST_F(stats, offline_cpu_keeps_its_counts)
+{
+	struct fs_stats st;
+	long total, cpu1;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || access(CPU1_ONLINE, W_OK))
+		SKIP(return, "no CPU 1 that can go offline");
+	ASSERT_EQ(0, fs_sysctl_write("ports", self->port));
+	ASSERT_EQ(0, pin_to(1));
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	ASSERT_EQ(0, pin_to(0));
+	cpu1 = queued(1);
+	total = queued(-1);
+	ASSERT_EQ(NR_CONN, cpu1);
+	ASSERT_EQ(NR_CONN, total);
+
+	ASSERT_EQ(0, fs_write_file(CPU1_ONLINE, "0"));
+	ASSERT_EQ(0, fs_stats_read(&st, NULL));
+	EXPECT_EQ(total, fs_stats_get(&st, "listen_local", -1) +
+			 fs_stats_get(&st, "listen_global", -1));
+	EXPECT_EQ(cpu1, fs_stats_get(&st, "listen_local", 1) +
+			fs_stats_get(&st, "listen_global", 1));
+	fs_stats_free(&st);
+	/* and CPU 0 still counts, on top */
+	ASSERT_EQ(0, run_conns(self->lfd, NR_CONN));
+	EXPECT_EQ(total + NR_CONN, queued(-1));
+	ASSERT_EQ(0, fs_write_file(CPU1_ONLINE, "1"));
+	EXPECT_EQ(total + NR_CONN, queued(-1));
 }
 
 TEST_F(stats, other_netns_unaffected)
