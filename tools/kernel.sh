@@ -96,10 +96,34 @@ cmd_tree() {
 
 # Compare the commits on top of "base" with linux-patches/, ignoring the
 # format-patch header lines that change on every export.
+# format_series DIR: the series as "[PATCH n/m]" patches into DIR, with
+# the cover letter (0000-cover-letter.patch: subject and text from
+# docs/cover-letter.txt, the shortlog and diffstat by git, and the
+# base-commit trailer).
+format_series() {
+	local dir=$1
+	local cover=$dir/0000-cover-letter.patch
+	git_src -c user.name="Fastsocket Developers" \
+		-c user.email=fastsocket@example.org \
+		format-patch -q --no-signature --zero-commit --numbered \
+		--cover-letter --base=base -o "$dir" base..HEAD
+	[ -r "$top/docs/cover-letter.txt" ] || return 0
+	python3 - "$cover" "$top/docs/cover-letter.txt" <<'PY'
+import sys
+cover, text = sys.argv[1], open(sys.argv[2]).read().rstrip("\n")
+subject, _, blurb = text.partition("\n\n")
+s = open(cover).read()
+s = s.replace("*** SUBJECT HERE ***", subject.strip(), 1)
+s = s.replace("*** BLURB HERE ***", blurb.strip(), 1)
+open(cover, "w").write(s)
+PY
+}
+
 export_to_tmp() {
 	local tmp
 	tmp=$(mktemp -d)
-	git_src format-patch -q --no-signature --zero-commit -N -o "$tmp" base..HEAD
+	format_series "$tmp"
+	rm -f "$tmp/0000-cover-letter.patch"
 	if diff -q <(cat "$tmp"/*.patch 2>/dev/null | grep -v '^Date: ') \
 		<(cat $(series_files) 2>/dev/null | grep -v '^Date: ') >/dev/null; then
 		echo same
@@ -120,11 +144,12 @@ cmd_vanilla_tree() {
 cmd_export() {
 	[ -d "$src/.git" ] || die "no build/linux"
 	find "$patches" -maxdepth 1 -name '*.patch' -delete
-	git_src format-patch -q --no-signature --zero-commit -N -o "$patches" base..HEAD
+	format_series "$patches"
 	{
 		echo "# Fastsocket series for Debian linux-source-6.12."
 		echo "# Tested base: $(git_src log -1 --format=%s base)"
-		(cd "$patches" && ls -1 *.patch)
+		echo "# (0000-cover-letter.patch is the cover letter, not applied)"
+		(cd "$patches" && ls -1 *.patch | grep -v '^0000-cover-letter')
 	} > "$patches/series"
 	series_stamp > "$src/.git/fastsocket-series"
 	log "exported $(git_src rev-list --count base..HEAD) patches"
