@@ -169,6 +169,7 @@ configure() {
 	test) frags+=("$patches/config/test.config" "$patches/fastsocket.config") ;;
 	bench) frags+=("$patches/config/bench.config" "$patches/fastsocket.config") ;;
 	vanilla) frags+=("$patches/config/bench.config") ;;
+	nofs) frags+=("$patches/config/bench.config" "$patches/config/nofs.config") ;;
 	*) die "unknown flavor $flavor" ;;
 	esac
 	local want
@@ -212,26 +213,37 @@ cmd_build() {
 }
 
 # Build bzImage at every commit of the series, so that each patch builds on
-# its own. The commits are checked out in build/linux itself and built in
-# the test object directory: same paths, so make and ccache stay
+# its own: with CONFIG_FASTSOCKET=y (the test config) and with it off (the
+# bench config without Fastsocket, flavor nofs, where every hook must
+# compile away). The commits are checked out in build/linux itself and
+# built in the same object directories each time, so make and ccache stay
 # incremental. The branch is restored afterwards.
 cmd_check_build() {
 	cmd_tree
 	[ -z "$(git_src status --porcelain --untracked-files=no)" ] ||
 		die "build/linux has uncommitted changes"
-	local obj=$build/obj-test rev n=0
+	local rev n=0 flavor
 	# Global: the EXIT trap runs after this function has returned.
 	check_head=$(git_src symbolic-ref -q --short HEAD || git_src rev-parse HEAD)
 	trap 'git_src checkout -q "$check_head"' EXIT
 	for rev in $(git_src rev-list --reverse base..HEAD); do
 		n=$((n + 1))
 		git_src checkout -q --detach "$rev"
-		configure "$src" "$obj" test
-		log "patch $n: $(git_src log -1 --format=%s)"
-		make_kernel "$src" "$obj" -s bzImage modules ||
-			die "patch $n does not build"
+		for flavor in test nofs; do
+			configure "$src" "$build/obj-$flavor" $flavor
+			log "patch $n ($flavor): $(git_src log -1 --format=%s)"
+			make_kernel "$src" "$build/obj-$flavor" -s bzImage modules ||
+				die "patch $n does not build ($flavor)"
+		done
+		if grep -q "^CONFIG_FASTSOCKET=y" "$build/obj-nofs/.config"; then
+			die "nofs config has CONFIG_FASTSOCKET=y"
+		fi
 	done
-	log "all $n patches build on their own"
+	# With Fastsocket off nothing of it is left in the image.
+	if nm "$build/obj-nofs/vmlinux" | grep -i -E ' (fastsocket|ep_wait_entry_cpu)'; then
+		die "CONFIG_FASTSOCKET=n still builds Fastsocket symbols"
+	fi
+	log "all $n patches build on their own, with and without CONFIG_FASTSOCKET"
 }
 
 cmd_check() {
