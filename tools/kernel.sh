@@ -108,11 +108,14 @@ format_series() {
 		format-patch -q --no-signature --zero-commit --numbered \
 		--cover-letter --base=base -o "$dir" base..HEAD
 	[ -r "$top/docs/cover-letter.txt" ] || return 0
-	python3 - "$cover" "$top/docs/cover-letter.txt" <<'PY'
-import sys
+	python3 - "$cover" "$top/docs/cover-letter.txt" \
+		"$(git_src log -1 --format=%aD HEAD)" <<'PY'
+import re, sys
 cover, text = sys.argv[1], open(sys.argv[2]).read().rstrip("\n")
 subject, _, blurb = text.partition("\n\n")
 s = open(cover).read()
+# dated as the last patch, so that an unchanged series exports unchanged
+s = re.sub(r"^Date: .*$", "Date: " + sys.argv[3], s, count=1, flags=re.M)
 s = s.replace("*** SUBJECT HERE ***", subject.strip(), 1)
 s = s.replace("*** BLURB HERE ***", blurb.strip(), 1)
 open(cover, "w").write(s)
