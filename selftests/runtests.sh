@@ -35,6 +35,21 @@ failures=()
 # Kernel log lines that fail a test (vm-run applies them too).
 splat=$(cat "$top/tools/kernel-splats.ere")
 
+# Every test runs in network namespaces of its own. What still runs in
+# another namespace than ours once a test has ended (servers a test left
+# behind when its timeout killed it: nginx daemonizes) would starve the
+# next tests: kill it, and say so in the test's log.
+reap_strays() {
+	local self p n
+	self=$(readlink /proc/self/ns/net)
+	for p in /proc/[0-9]*; do
+		n=$(readlink "$p/ns/net" 2>/dev/null) || continue
+		[ "$n" = "$self" ] && continue
+		echo "runtests: killing stray ${p#/proc/}: $(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"
+		kill -9 "${p#/proc/}" 2>/dev/null
+	done
+}
+
 # run NAME DIR COMMAND...: run one program, count its results.
 run() {
 	local name=$1 dir=$2 log=$logs/${1//\//_}.log rc start totals p f s e
@@ -43,6 +58,7 @@ run() {
 	start=$(date +%s)
 	(cd "$dir" && timeout -k 10 "$per_test_timeout" "$@") >"$log" 2>&1
 	rc=$?
+	reap_strays >>"$log"
 	totals=$(grep -a '^# Totals: ' "$log" | tail -1)
 	if [ -n "$totals" ]; then
 		p=$(sed -n 's/.* pass:\([0-9]*\).*/\1/p' <<<"$totals")

@@ -67,15 +67,16 @@ trap cleanup EXIT
 "$cli" ports 8080-8081 || exit 1
 "$cli" reserve 100000 >/dev/null || exit 1
 
-# Counter @1 over all CPUs (-1 when missing).
-stat() {
-	local v
-	v=$("$cli" stats "$1" 2>/dev/null | sed -n "s/^$1=//p")
-	echo "${v:--1}"
-}
-
-accepted() {
-	echo $(($(stat accept_local) + $(stat accept_stolen) + $(stat accept_global)))
+# snap NAME: the counters drive() reads, over all CPUs, into the
+# associative array NAME, with one CLI run (each exec costs about a
+# second under emulation).
+snap() {
+	local -n m=$1
+	local k v
+	m=([listen_local]=-1 [accept_local]=-1 [accept_stolen]=-1 [accept_global]=-1)
+	while IFS== read -r k v; do
+		[ -n "$k" ] && m[$k]=$v
+	done <<<"$("$cli" stats listen_local accept_local accept_stolen accept_global 2>/dev/null)"
 }
 
 # Wait until something listens on 127.0.0.1:@1.
@@ -135,10 +136,35 @@ stop_nginx() {
 	rm -f "$dir/nginx.pid"
 }
 
+# What the servers are doing, for a failure report.
+diagnose() {
+	local p
+	ps -eo pid,ppid,stat,wchan:32,args | grep -E 'nginx|haproxy|wrk' | grep -v grep
+	for p in $(pgrep -f 'nginx|haproxy|wrk'); do
+		echo "-- $p $(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null)"
+		cat /proc/$p/stack 2>/dev/null | head -12
+	done
+	ss -tanoi 2>/dev/null | head -40
+	cut -d' ' -f1-8 /proc/net/fastsocket
+	tail -20 "$dir/error.log" 2>/dev/null
+}
+
 stop_haproxy() {
+	local pid i
 	[ -s "$dir/haproxy.pid" ] || return 0
-	kill "$(cat "$dir/haproxy.pid")" 2>/dev/null
-	wait "$(cat "$dir/haproxy.pid")" 2>/dev/null
+	pid=$(cat "$dir/haproxy.pid")
+	kill "$pid" 2>/dev/null
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "FAIL: haproxy $pid ignored SIGTERM"
+		diagnose
+		failures=$((failures + 1))
+		kill -KILL "$pid"
+	fi
+	wait "$pid" 2>/dev/null
 	rm -f "$dir/haproxy.pid"
 }
 
@@ -146,35 +172,45 @@ stop_haproxy() {
 # run wrk, check its result and the counters. ACTION (a command) runs one
 # second into the load: a reload or binary upgrade under load.
 drive() {
-	local name=$1 port=$2 per=$3 min_local=${4:-0} action=${5:-} before after out reqs
-	local errs non2xx local0 al0 as0 al as share=100
-	before=$(accepted)
-	local0=$(stat listen_local)
-	al0=$(stat accept_local)
-	as0=$(stat accept_stolen)
-	wrk -t 2 -c 8 -d "${duration}s" --timeout 30s \
-		-H "Connection: close" \
+	local name=$1 port=$2 per=$3 min_local=${4:-0} action=${5:-} out reqs
+	local errs non2xx al as acc queued share=100
+	local -A b a
+	snap b
+	# wrk ends by itself after the duration; the timeout turns a hang
+	# into a failure with the state of the servers.
+	timeout -k 5 $((duration + 60)) wrk -t 2 -c 8 -d "${duration}s" \
+		--timeout 30s -H "Connection: close" \
 		"http://127.0.0.1:$port/" > "$dir/wrk.out" 2>&1 &
+	local wrk=$!
 	if [ -n "$action" ]; then
 		sleep 1
-		$action || { echo "FAIL: $name: $action failed"; failures=$((failures + 1)); }
+		if ! $action; then
+			echo "FAIL: $name: $action failed"
+			diagnose
+			failures=$((failures + 1))
+		fi
 	fi
-	wait $!
+	if ! wait $wrk; then
+		echo "FAIL: $name: wrk did not finish (exit $?)"
+		diagnose
+		failures=$((failures + 1))
+	fi
 	out=$(cat "$dir/wrk.out")
-	after=$(accepted)
-	al=$(($(stat accept_local) - al0))
-	as=$(($(stat accept_stolen) - as0))
+	snap a
+	al=$((a[accept_local] - b[accept_local]))
+	as=$((a[accept_stolen] - b[accept_stolen]))
+	acc=$((al + as + a[accept_global] - b[accept_global]))
+	queued=$((a[listen_local] - b[listen_local]))
 	[ $((al + as)) -gt 0 ] && share=$((100 * al / (al + as)))
 	reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
 	errs=$(sed -n 's/.*Socket errors: \(.*\)/\1/p' <<<"$out")
 	non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
-	echo "$name: requests=${reqs:-0} accepted=$((after - before))" \
-		"listen_local=$(($(stat listen_local) - local0))" \
+	echo "$name: requests=${reqs:-0} accepted=$acc listen_local=$queued" \
 		"accept_local=$al accept_stolen=$as local_percent=$share" \
 		"socket_errors=${errs:-none} non2xx=${non2xx:-0}"
 	if [ -z "$reqs" ] || [ "$reqs" -le 0 ] || [ -n "$errs" ] ||
-	   [ -n "$non2xx" ] || [ $((after - before)) -lt $((reqs * per)) ] ||
-	   [ "$(stat listen_local)" -le "$local0" ] ||
+	   [ -n "$non2xx" ] || [ "$acc" -lt $((reqs * per)) ] ||
+	   [ "$queued" -le 0 ] || [ "${a[listen_local]}" -lt 0 ] ||
 	   [ "$share" -lt "$min_local" ]; then
 		echo "FAIL: $name"
 		echo "$out" | sed 's/^/    /'
@@ -286,7 +322,6 @@ upgrade_nginx() {
 if [ "${FS_REAL_CASES:-all}" != haproxy ]; then
 	name="preload: nginx workers=pinned"
 	if start_nginx off off pinned preload; then
-		drive "$name" 8080 1 95
 		drive "$name, nginx -s reload under load" 8080 1 0 reload_nginx
 		drive "$name, binary upgrade (USR2) under load" 8080 1 0 upgrade_nginx
 		# the upgraded master's listener is still on
