@@ -242,12 +242,22 @@ for c in "${nginx_cases[@]}"; do
 	stop_nginx
 done
 
-# HAProxy in front of nginx: every request is one passive connection on
-# 8081 and one active connection from HAProxy to nginx on 8080.
-if start_nginx off off free; then
+# haproxy_case NAME [preload]: HAProxy in front of nginx; every request
+# is one passive connection on 8081 and one active connection from
+# HAProxy to nginx on 8080. With "preload", both run under "fastsocket
+# run" and HAProxy with 2 threads.
+haproxy_case() {
+	local name=$1 preload=${2:-} run=()
+	[ -n "$preload" ] && run=("$cli" run --)
+	if ! start_nginx off off free $preload; then
+		echo "FAIL: $name: nginx did not start"
+		failures=$((failures + 1))
+		return
+	fi
 	cat > "$dir/haproxy.cfg" <<EOF
 global
 	maxconn 1024
+$( [ -n "$preload" ] && printf '\tnbthread 2' )
 defaults
 	mode http
 	timeout connect 5s
@@ -262,21 +272,20 @@ backend be
 	server nginx 127.0.0.1:8080
 EOF
 	# Foreground mode, in the background: the test owns the pid.
-	haproxy -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
+	"${run[@]}" haproxy -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
 	echo $! > "$dir/haproxy.pid"
 	if wait_port 8081; then
-		drive "haproxy -> nginx" 8081 2
+		drive "$name" 8081 2
 	else
-		echo "FAIL: haproxy did not start"
+		echo "FAIL: $name: haproxy did not start"
 		cat "$dir/haproxy.log"
 		failures=$((failures + 1))
 	fi
 	stop_haproxy
 	stop_nginx
-else
-	echo "FAIL: nginx for haproxy did not start"
-	failures=$((failures + 1))
-fi
+}
+
+haproxy_case "haproxy -> nginx"
 
 # ---- The same servers, unmodified, under "fastsocket run". The port set
 # is empty: only the preload library can switch their listeners on, so
@@ -335,24 +344,7 @@ if [ "${FS_REAL_CASES:-all}" != haproxy ]; then
 fi
 
 # HAProxy with 2 threads in front of nginx, both under "fastsocket run".
-if start_nginx off off free preload; then
-	sed -i 's/^\tmaxconn 1024$/\tmaxconn 1024\n\tnbthread 2/' "$dir/haproxy.cfg"
-	grep -q "nbthread 2" "$dir/haproxy.cfg" || echo "FAIL: no nbthread in haproxy.cfg"
-	"$cli" run -- haproxy -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
-	echo $! > "$dir/haproxy.pid"
-	if wait_port 8081; then
-		drive "preload: haproxy nbthread=2 -> nginx" 8081 2
-	else
-		echo "FAIL: preload: haproxy did not start"
-		cat "$dir/haproxy.log"
-		failures=$((failures + 1))
-	fi
-	stop_haproxy
-	stop_nginx
-else
-	echo "FAIL: preload: nginx for haproxy did not start"
-	failures=$((failures + 1))
-fi
+haproxy_case "preload: haproxy nbthread=2 -> nginx" preload
 
 [ "$failures" = 0 ] && echo "PASS" && exit 0
 echo "$failures case(s) failed"
