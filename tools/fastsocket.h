@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 /*
  * The socket option, as in the patched include/uapi/linux/tcp.h (which
@@ -129,6 +132,24 @@ static inline int fs_parse_ports(const char *s, unsigned char *bitmap)
 		if (*s++ != ',')
 			return 0;
 	}
+}
+
+/*
+ * Local port of an AF_INET/AF_INET6 socket (0 while it is unbound), or -1
+ * for another family or an error.
+ */
+static inline int fs_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return -1;
 }
 
 /* Index of feature @name in fs_features[], or -1. */

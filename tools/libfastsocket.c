@@ -258,21 +258,6 @@ static int get_int(int fd, int level, int name, int *val)
 	return getsockopt(fd, level, name, val, &len);
 }
 
-/* Local port of an AF_INET/AF_INET6 socket; 0 while it is unbound. */
-static int local_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len))
-		return -1;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return -1;
-}
-
 /*
  * Start a message about socket @fd as found by @who ("listen", or
  * "LISTEN_FDS"/"NGINX" for inherited ones): "who(fd N, AF_INET6 port P)".
@@ -393,7 +378,7 @@ static bool fsl_enable(int fd, const char *who, bool inherited)
 		}
 		return false;
 	}
-	port = local_port(fd);
+	port = fs_local_port(fd);
 	if (inherited &&
 	    (get_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening) || !listening)) {
 		debug_sock(who, fd, family, port, "not listening, untouched");

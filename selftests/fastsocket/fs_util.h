@@ -123,18 +123,6 @@ err:
 	return -1;
 }
 
-static inline int fs_local_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len))
-		return -1;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 /*
  * Connect to the listener @lfd's address with a socket of @type
  * (SOCK_STREAM, optionally | SOCK_NONBLOCK: then a connect still in
