@@ -26,14 +26,14 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import configs  # noqa: E402  (benchmarks/configs.py, beside this file)
+
 USER_HZ = 100          # /proc/stat ticks
 ICOUNT_TOLERANCE = 2.0  # percent, issue 3
-CRR_ORDER = ["shared", "fs_listen", "fs_all", "shared_pin", "fs_pin",
-             "reuseport", "keepalive"]
-REAL_ORDER = ["nginx", "nginx_fs", "nginx_mutex", "nginx_mutex_fs",
-              "nginx_reuseport", "nginx_reuseport_fs", "nginx_keepalive",
-              "haproxy", "haproxy_fs"]
-ORDER = CRR_ORDER + REAL_ORDER
+# The configurations, their order, baselines: benchmarks/configs.md.
+CONFIGS = configs.by_name("loopback")
+ORDER = list(CONFIGS)
 MODES = ["icount", "wall"]
 KERNELS = ["bench", "vanilla", "test"]
 FIRST = ["mode", "kernel", "config", "rep", "seq", "kind", "unit", "rate",
@@ -135,20 +135,13 @@ def write_csv(top, rows):
 
 def baseline_for(config):
     """The keep-alive run a configuration's set-up overhead is taken from."""
-    if config in CRR_ORDER:
-        return "keepalive"
-    if config.startswith("nginx") or config.startswith("haproxy"):
-        return "nginx_keepalive"
-    return None
+    b = CONFIGS.get(config, {}).get("set_up_from", "-")
+    return None if b == "-" else b
 
 
 def ratio_base(config):
     """What a configuration's paired ratio is taken against."""
-    if config.startswith("haproxy"):
-        return "haproxy"
-    if config.startswith("nginx"):
-        return "nginx"
-    return "shared"
+    return CONFIGS.get(config, {}).get("ratio_to", "shared")
 
 
 def summarise(rows, mode, checks):

@@ -23,33 +23,11 @@
 #   --out DIR         where to write (default $FS_OUT)
 #   --list            list the configurations and exit
 #
-# Configurations (ports are fixed, 127.0.0.1, RPS off on lo):
-#   shared       crr server --mode fork --workers 2: one listener shared by 2
-#                forked workers, unpinned; module loaded, every switch 0
-#   fs_listen    the same server; enabled=1 listen=1, port in ports
-#   fs_all       the same server; every switch the module has set to 1
-#   shared_pin   crr server --mode fork --workers 2 --pin --exclusive: the
-#                shared listener, workers pinned one per CPU, EPOLLEXCLUSIVE
-#                (like nginx with worker_cpu_affinity); every switch 0
-#   fs_pin       the same server; enabled=1 listen=1, port in ports
-#   reuseport    crr server --mode reuseport --incoming-cpu --pin: one
-#                SO_REUSEPORT listener per worker, SO_INCOMING_CPU, pinned
-#   keepalive    --keepalive on both sides: no connection set-up at all;
-#                served like reuseport (a pinned worker per CPU behind its
-#                SO_INCOMING_CPU listener), so that each pinned client
-#                thread's 8 connections always land on the worker of its
-#                own CPU and the run repeats (unpinned fork workers split
-#                the 16 connections differently from run to run)
-#   nginx, nginx_fs                 nginx, 2 workers, accept_mutex off
-#   nginx_mutex, nginx_mutex_fs     accept_mutex on
-#   nginx_reuseport, nginx_reuseport_fs   listen ... reuseport
-#   nginx_keepalive                 nginx, wrk without Connection: close
-#   haproxy, haproxy_fs             HAProxy (mode http, 2 threads) in front
-#                                   of nginx: one active connection per
-#                                   request (http-server-close)
-# Groups: crr (the first seven), real (the nginx/haproxy ones), all.
-# The _fs variants and fs_* arm Fastsocket; every other configuration runs
-# with every switch 0.
+# Configurations: the rows of benchmarks/configs.md whose harness is
+# loopback or both (--list prints them), W = 2. Ports are fixed,
+# 127.0.0.1, RPS off on lo: crr 8080, nginx 8081, HAProxy 8082 in front
+# of nginx on 8083. Groups: crr (crr's server), real (nginx, HAProxy),
+# all.
 #
 # CPU placement (2 vCPUs): crr clients always run 2 threads pinned to CPU 0
 # and 1 (--pin), so on loopback each connection's packets are handled on
@@ -80,9 +58,18 @@ perf=1
 perf_duration=
 out=${FS_OUT:-}
 
-crr_configs="shared fs_listen fs_all shared_pin fs_pin reuseport keepalive"
-real_configs="nginx nginx_fs nginx_mutex nginx_mutex_fs nginx_reuseport
-	nginx_reuseport_fs nginx_keepalive haproxy haproxy_fs"
+# The configurations: benchmarks/configs.md, harness loopback. Groups:
+# crr (crr's server), real (nginx and HAProxy).
+# shellcheck source=configs.sh
+. "$top/benchmarks/configs.sh"
+cfg_load loopback || exit 2
+crr_configs= real_configs=
+for c in "${cfg_names[@]}"; do
+	case ${cfg_server[$c]} in
+	crr\ *) crr_configs+=" $c" ;;
+	*) real_configs+=" $c" ;;
+	esac
+done
 
 # Fixed ports: crr 8080, nginx 8081, HAProxy 8082 -> nginx 8083.
 fs_ports=8080-8099
@@ -91,7 +78,7 @@ port_nginx=8081
 port_haproxy=8082
 port_backend=8083
 
-usage() { sed -n '4,55p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,41p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "guest-matrix: $*" >&2; exit 1; }
 log() { echo "guest-matrix: $*" >&2; }
 
@@ -143,8 +130,8 @@ for c in "${list[@]}"; do
 done
 [ ${#cfgs[@]} -gt 0 ] || { echo "guest-matrix: no configuration" >&2; exit 2; }
 
-needs_module() { case $1 in fs_*|*_fs) return 0 ;; esac; return 1; }
-is_real() { case $1 in nginx*|haproxy*) return 0 ;; esac; return 1; }
+needs_module() { [ "${cfg_fs[$1]}" != off ]; }
+is_real() { case ${cfg_server[$1]} in crr\ *) return 1 ;; esac; return 0; }
 
 mkdir -p "$out/raw" "$out/perf"
 work=/tmp/bench
@@ -357,89 +344,18 @@ srv_pid=
 srv_out=
 backend_pid=
 
-# wait_port PORT: until something listens on 127.0.0.1:PORT. Reads
-# /proc/net/tcp rather than connecting, so a broken listener cannot hang it.
-wait_port()
-{
-	local i want laddr st rest
+# nginx, HAProxy and fs_wait_port: the set-ups the selftests run too.
+# shellcheck source=../tools/servers.sh
+. "$top/tools/servers.sh"
 
-	printf -v want '0100007F:%04X' "$1"
-	for i in $(seq 300); do
-		while read -r _ laddr _ st rest; do
-			[ "$laddr" = "$want" ] && [ "$st" = 0A ] && return 0
-		done < /proc/net/tcp
-		sleep 0.1
-	done
-	return 1
-}
-
-# nginx_conf DIR PORT MUTEX(on|off) REUSEPORT(0|1)
-nginx_conf()
-{
-	local d=$1 rp=
-
-	[ "$4" = 1 ] && rp=" reuseport"
-	mkdir -p "$d"
-	cat > "$d/nginx.conf" <<EOF
-user root root;
-worker_processes 2;
-daemon off;
-master_process on;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events {
-	worker_connections 4096;
-	accept_mutex $3;
-}
-http {
-	access_log off;
-	client_body_temp_path $d/body;
-	proxy_temp_path $d/proxy;
-	fastcgi_temp_path $d/fastcgi;
-	uwsgi_temp_path $d/uwsgi;
-	scgi_temp_path $d/scgi;
-	keepalive_requests 1000000;
-	default_type text/plain;
-	server {
-		listen 127.0.0.1:$2 backlog=1024$rp;
-		location / {
-			return 200 "fastsocket\n";
-		}
-	}
-}
-EOF
-}
-
-haproxy_conf()
-{
-	mkdir -p "$1"
-	cat > "$1/haproxy.cfg" <<EOF
-global
-	nbthread 2
-	maxconn 8192
-	pidfile $1/haproxy.pid
-defaults
-	mode http
-	timeout connect 5s
-	timeout client 30s
-	timeout server 30s
-	option http-server-close
-	http-reuse never
-frontend fe
-	bind 127.0.0.1:$port_haproxy
-	default_backend be
-backend be
-	server s1 127.0.0.1:$port_backend
-EOF
-}
-
-# start_nginx DIR PORT MUTEX REUSEPORT: sets the pid in $REPLY
+# start_nginx DIR PORT [OPTION...]: 2 workers, fs_nginx_conf's OPTIONs;
+# sets the pid in $REPLY
 start_nginx()
 {
-	nginx_conf "$1" "$2" "$3" "$4"
+	fs_nginx_conf "$1" "127.0.0.1:$2" workers=2 foreground "${@:3}" || return 1
 	nginx -p "$1" -c "$1/nginx.conf" > "$1/stdout" 2>&1 &
 	REPLY=$!
-	wait_port "$2" || { cat "$1/stdout" "$1/error.log" >&2 2>/dev/null; return 1; }
+	fs_wait_port "$2" || { cat "$1/stdout" "$1/error.log" >&2 2>/dev/null; return 1; }
 }
 
 stop_pid()
@@ -464,23 +380,15 @@ server_start()
 
 	srv_pid= backend_pid= srv_out=
 	log "start $c"
-	case $c in
-	fs_listen|fs_pin|*_fs) fs_set listen ;;
-	fs_all) fs_set all ;;
-	*) fs_set off ;;
-	esac
-	case $c in
-	shared|fs_listen|fs_all|shared_pin|fs_pin|reuseport|keepalive)
+	fs_set "${cfg_fs[$c]}"
+	local -a words
+	read -ra words <<< "${cfg_server[$c]//W/2}"
+	case ${words[0]} in
+	crr)
 		kind=crr
 		port=$port_crr
-		local args=(--mode fork --workers 2)
-		case $c in *_pin) args+=(--pin --exclusive) ;; esac
-		case $c in reuseport|keepalive)
-			args=(--mode reuseport --workers 2 --incoming-cpu --pin) ;;
-		esac
-		[ $c = keepalive ] && args+=(--keepalive)
 		srv_out=$raw.server.txt
-		"$crr" server "${args[@]}" --port $port > "$srv_out" 2> "$raw.server.err" &
+		"$crr" server "${words[@]:1}" --port $port > "$srv_out" 2> "$raw.server.err" &
 		srv_pid=$!
 		for i in $(seq 300); do
 			grep -q '^port=' "$srv_out" 2>/dev/null && return 0
@@ -490,26 +398,24 @@ server_start()
 		log "$c: crr server did not start: $(cat "$raw.server.err")"
 		return 1
 		;;
-	nginx*)
+	nginx)
 		kind=wrk
 		port=$port_nginx
-		local mutex=off rp=0
-		case $c in nginx_mutex*) mutex=on ;; esac
-		case $c in nginx_reuseport*) rp=1 ;; esac
-		start_nginx "$work/$c" $port $mutex $rp || { log "$c: nginx did not start"; return 1; }
+		start_nginx "$work/$c" $port "${words[@]:1}" || { log "$c: nginx did not start"; return 1; }
 		srv_pid=$REPLY
 		;;
-	haproxy*)
+	haproxy)
 		kind=wrk
 		port=$port_haproxy
-		start_nginx "$work/$c-backend" $port_backend off 0 ||
+		start_nginx "$work/$c-backend" $port_backend ||
 			{ log "$c: backend nginx did not start"; return 1; }
 		backend_pid=$REPLY
-		haproxy_conf "$work/$c"
+		fs_haproxy_conf "$work/$c" 127.0.0.1:$port 127.0.0.1:$port_backend threads=2
 		haproxy -db -f "$work/$c/haproxy.cfg" > "$raw.server.txt" 2>&1 &
 		srv_pid=$!
-		wait_port $port || { log "$c: haproxy did not start: $(cat "$raw.server.txt")"; return 1; }
+		fs_wait_port $port || { log "$c: haproxy did not start: $(cat "$raw.server.txt")"; return 1; }
 		;;
+	*) log "$c: unknown server '${cfg_server[$c]}' in configs.md"; return 1 ;;
 	esac
 }
 
@@ -530,12 +436,13 @@ client()
 	limit=$(awk -v s="$secs" 'BEGIN { printf "%d", s * 3 + 60 }')
 	if [ "$kind" = crr ]; then
 		local args=(--port "$port" --threads 2 --pin --flows "$flows" --duration "$secs")
-		[ "$c" = keepalive ] && args+=(--keepalive)
+		# shellcheck disable=SC2206 # crr's extra flags, a word list
+		args+=(${cfg_client[$c]#crr})
 		timeout -k 5 "$limit" "$crr" client "${args[@]}" \
 			> "$raw.client.txt" 2> "$raw.client.err" || true
 	else
 		local hdr=(-H "Connection: close")
-		[ "$c" = nginx_keepalive ] && hdr=()
+		[ "${cfg_client[$c]}" = "wrk keepalive" ] && hdr=()
 		timeout -k 5 "$limit" wrk -t2 -c$((2 * flows)) -d"${secs}s" --latency "${hdr[@]}" \
 			"http://127.0.0.1:$port/" > "$raw.client.txt" 2> "$raw.client.err" || true
 	fi
@@ -547,7 +454,7 @@ client_result()
 	if [ "$kind" = crr ]; then
 		crr_result "$1.client.txt"
 	else
-		wrk_result "$1.client.txt"
+		fs_wrk_result "$1.client.txt"
 	fi
 }
 
@@ -564,42 +471,6 @@ crr_result()
 			r+=" ${k#latency_}=$v" ;;
 		esac
 	done < "$1"
-	echo "${r# }"
-}
-
-# wrk prints latencies as 1.23us, 4.56ms or 1.2s
-to_us()
-{
-	local v=$1
-
-	case $v in
-	*us) echo "${v%us}" ;;
-	*ms) awk -v x="${v%ms}" 'BEGIN { printf "%.1f", x * 1000 }' ;;
-	*s) awk -v x="${v%s}" 'BEGIN { printf "%.1f", x * 1000000 }' ;;
-	*) echo "$v" ;;
-	esac
-}
-
-wrk_result()
-{
-	local line r='' reqs=0 non2xx=0 connect=0 read=0 write=0 timeout=0
-	local -a f
-
-	while read -r line; do
-		read -ra f <<< "$line"
-		case $line in
-		Requests/sec:*) r+=" rate=${f[1]} unit=rps" ;;
-		"50% "*) r+=" p50_us=$(to_us "${f[1]}")" ;;
-		"90% "*) r+=" p90_us=$(to_us "${f[1]}")" ;;
-		"99% "*) r+=" p99_us=$(to_us "${f[1]}")" ;;
-		*"requests in"*) reqs=${f[0]} ;;
-		"Socket errors:"*)
-			# Socket errors: connect 0, read 0, write 0, timeout 0
-			connect=${f[3]%,} read=${f[5]%,} write=${f[7]%,} timeout=${f[9]} ;;
-		Non-2xx*) non2xx=${f[4]} ;;
-		esac
-	done < "$1"
-	r+=" connections=$reqs failed_connects=$connect resets=$read errors=$((write + non2xx)) timeouts=$timeout"
 	echo "${r# }"
 }
 

@@ -19,9 +19,12 @@
 #   --duration S      guest seconds per configuration (default 0.5)
 #   --repeats N       timed runs per configuration and boot (default 1)
 #   --reserve-us US   net.fastsocket.listen_reserve_us for fs_* (default
-#                     2000: icount runs a vCPU at about 1/20 of a real
-#                     core, so the 100 us default is scaled like the
-#                     selftests scale it)
+#                     auto: the 100 us default scaled by how much slower
+#                     a vCPU runs than a real core. Under icount all
+#                     vCPUs share 10^9 instructions per guest second, so
+#                     with V vCPUs busy each runs 10^9/V, against about
+#                     3x10^9 for a 3 GHz core at IPC 1: 100 x 3V us,
+#                     1200 for 4 vCPUs, 4800 for 16)
 #   --kernel PATH     default build/bzImage-bench
 #   --module PATH     default build/module-obj-bench/fastsocket.ko
 #   --out DIR         default build/locality/<timestamp>; build/locality/latest
@@ -41,7 +44,7 @@ switches=10000
 configs=shared,shared_pin,reuseport,fs_listen,fs_pin
 duration=0.5
 repeats=1
-reserve=2000
+reserve=auto
 kernel=$top/build/bzImage-bench
 module=$top/build/module-obj-bench/fastsocket.ko
 out=
@@ -81,6 +84,8 @@ ln -sfn "$out" "$top/build/locality/latest" 2>/dev/null || true
 rc=0
 for n in ${servers//,/ }; do
 	srv="0-$((n - 1))"
+	r=$reserve
+	[ "$r" != auto ] || r=$((300 * 2 * n))
 	cli="$n-$((2 * n - 1))"
 	for sw in ${switches//,/ }; do
 		dir=$out/s$n-sw$sw
@@ -96,7 +101,7 @@ for n in ${servers//,/ }; do
 			"$top/benchmarks/placement.sh" --meter \
 			--server-cpus "$srv" --client-cpus "$cli" \
 			--configs "$configs" --duration "$duration" \
-			--repeats "$repeats" --reserve-us "$reserve" \
+			--repeats "$repeats" --reserve-us "$r" \
 			--module "$module"; then
 			echo "locality.sh: boot $dir failed" >&2
 			rc=1

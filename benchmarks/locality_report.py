@@ -8,13 +8,36 @@ kernel transfers per connection (server<->server, the headline, and all),
 kernel instructions per connection on the server CPUs, IPIs per connection
 and the share of connections accepted on their softirq CPU, with ratios to
 the shared listener; then the top kernel functions by server<->server
-transfers per connection (benchmarks/meter/symbolize.py). Writes
-locality.txt (key=value, one line per record) next to the boots.
+transfers per connection (benchmarks/meter/symbolize.py). With boots of
+several server CPU counts it adds the scale table (server<->server kernel
+transfers per connection against server CPUs, one row per
+configuration), the many-core model (measured instructions and transfers
+per connection, a stated cost per transfer) and the plot
+scale-SWITCH.png (gnuplot, benchmarks/locality.gp). Writes locality.txt
+(key=value, one line per record) next to the boots.
 """
 import argparse
 import os
+import shutil
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import configs  # noqa: E402  (benchmarks/configs.py: names, order)
+
+# The many-core model's inputs, stated here and printed with its table.
+# A cross-core cache-line transfer (a read of a line another core wrote,
+# or a write to a line other cores hold) costs about 50-100 ns on current
+# server parts within one socket: Chips and Cheese, "Core to Core Latency
+# Data on Large Systems" (2023), which times a line bounced between two
+# cores with compare-and-exchange. The model charges each transfer the
+# middle of that range, fully exposed (an upper bound for plain loads,
+# which out-of-order cores overlap; about right for the atomics and lock
+# words that dominate the lists below).
+XFER_NS = 70.0
+# A server core's instruction rate for kernel networking code: 3 GHz at
+# an IPC of 1 (kernel TCP paths run at about that on current cores).
+INSNS_PER_NS = 3.0
 
 
 def kv(line):
@@ -88,6 +111,7 @@ def main():
     boots = sorted(d for d in os.listdir(args.dir)
                    if os.path.isfile(os.path.join(args.dir, d, "placement.txt")))
     lines = []
+    allrecs = []
     print("# Locality: cross-CPU cache-line transfers per connection\n")
     for b in boots:
         bdir = os.path.join(args.dir, b)
@@ -119,6 +143,7 @@ def main():
                 r.get("ipis_per_conn", "-")))
             rec = dict(r)
             rec["boot"] = b
+            allrecs.append(rec)
             lines.append(" ".join("%s=%s" % (k, fmt(v, "%.3f"))
                                   for k, v in rec.items()))
         print()
@@ -140,6 +165,133 @@ def main():
             print("```\n")
     with open(os.path.join(args.dir, "locality.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
+    scale(args.dir, allrecs)
+
+
+def ncpus(r):
+    return len(r.get("server_cpus", "").split(","))
+
+
+def mean(xs):
+    xs = [x for x in xs if isinstance(x, float)]
+    return sum(xs) / len(xs) if xs else None
+
+
+def scale(outdir, recs):
+    """The scale table, the model and the plot, per switch quantum, when
+    the boots cover more than one server CPU count."""
+    order = configs.names("placement")
+    for sw in sorted({r.get("switch") for r in recs if r.get("switch")}):
+        rs = [r for r in recs if r.get("switch") == sw
+              and isinstance(r.get("xfer_ss_k_per_conn"), float)]
+        ns = sorted({ncpus(r) for r in rs})
+        if len(ns) < 2:
+            continue
+        cfgs = sorted({r["config"] for r in rs},
+                      key=lambda c: order.index(c) if c in order else 99)
+
+        def cell(c, n, key):
+            return mean([r.get(key) for r in rs
+                         if r["config"] == c and ncpus(r) == n])
+
+        print("## Scale: server CPUs %s, switch=%s\n" % (
+            ", ".join(map(str, ns)), sw))
+        print("Server<->server kernel transfers per connection (mean over "
+              "repeats), and the ratio to `shared` at the same count:\n")
+        print("| config | " + " | ".join("%d CPUs" % n for n in ns) +
+              " | growth %d->%d |" % (ns[0], ns[-1]))
+        print("|---" * (len(ns) + 2) + "|")
+        dat = []
+        for c in cfgs:
+            row, vals = [], []
+            for n in ns:
+                v, b = cell(c, n, "xfer_ss_k_per_conn"), \
+                    cell("shared", n, "xfer_ss_k_per_conn")
+                vals.append(v)
+                row.append("-" if v is None else "%.1f (%.2f)" % (
+                    v, v / b) if b else "%.1f" % v)
+            g = vals[-1] / vals[0] if vals[0] and vals[-1] else None
+            print("| %s | %s | %s |" % (c, " | ".join(row), fmt(g, "x%.2f")))
+            dat.append((c, vals))
+        print()
+        print("Per connection at each count: server kernel instructions, "
+              "IPIs, share accepted on the softirq CPU (crr's view, or the "
+              "module's):\n")
+        print("| config | " + " | ".join(
+            "%d CPUs: insns / IPIs / local" % n for n in ns) + " |")
+        print("|---" * (len(ns) + 1) + "|")
+        for c in cfgs:
+            row = []
+            for n in ns:
+                i = cell(c, n, "insns_k_server_per_conn")
+                ipi = mean([num(r.get("ipis_per_conn")) for r in rs
+                            if r["config"] == c and ncpus(r) == n])
+                loc = mean([num(r.get("crr_local_share"),
+                                num(r.get("fs_local_share")))
+                            for r in rs if r["config"] == c and ncpus(r) == n])
+                row.append("%s / %s / %s" % (fmt(i, "%.0f"),
+                                             fmt(ipi, "%.2f"),
+                                             fmt(loc, "%.3f")))
+            print("| %s | %s |" % (c, " | ".join(row)))
+        print()
+        model(ns, cfgs, cell)
+        plot(outdir, sw, ns, dat)
+
+
+def model(ns, cfgs, cell):
+    """Connections per second per server core on real hardware, from the
+    measured instructions and transfers per connection."""
+    print("### A model for real cores (a model, not a measurement)\n")
+    print("Server CPU time per connection = server kernel instructions / "
+          "(%.0f per ns) + server<->server transfers x %.0f ns, both "
+          "measured at each count; connections per second per core = 1 / "
+          "that. The transfer cost is Chips and Cheese's core-to-core "
+          "latency range for one socket (50-100 ns, 2023); the "
+          "instruction rate is 3 GHz at IPC 1. Client->server transfers "
+          "(the stand-in for a NIC's DMA) are left out.\n" % (
+              INSNS_PER_NS, XFER_NS))
+    print("| config | " + " | ".join(
+        "%d CPUs: us/conn (xfer share) | k conn/s/core" % n
+        for n in ns) + " |")
+    print("|---" * (2 * len(ns) + 1) + "|")
+    for c in cfgs:
+        row = []
+        for n in ns:
+            i = cell(c, n, "insns_k_server_per_conn")
+            x = cell(c, n, "xfer_ss_k_per_conn")
+            if i is None or x is None:
+                row += ["-", "-"]
+                continue
+            ns_insn, ns_x = i / INSNS_PER_NS, x * XFER_NS
+            t = ns_insn + ns_x
+            row += ["%.1f (%.0f%%)" % (t / 1000, 100 * ns_x / t),
+                    "%.0f" % (1e6 / t)]
+        print("| %s | %s |" % (c, " | ".join(row)))
+    print()
+
+
+def plot(outdir, sw, ns, dat):
+    """scale-SWITCH.dat and, with gnuplot, scale-SWITCH.png."""
+    path = os.path.join(outdir, "scale-%s.dat" % sw)
+    with open(path, "w") as f:
+        f.write("server_cpus " + " ".join(c for c, _ in dat) + "\n")
+        for k, n in enumerate(ns):
+            f.write("%d %s\n" % (n, " ".join(
+                "NaN" if v[k] is None else "%.2f" % v[k] for _, v in dat)))
+    gp = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "locality.gp")
+    png = os.path.join(outdir, "scale-%s.png" % sw)
+    if not shutil.which("gnuplot"):
+        print("(no gnuplot: %s only)\n" % path)
+        return
+    res = subprocess.run(
+        ["gnuplot", "-e", "dat='%s'; out='%s'; sw='%s'; n=%d" % (
+            path, png, sw, len(dat)), gp], capture_output=True, text=True)
+    if res.returncode:
+        print("(gnuplot failed: %s)\n" % res.stderr.strip())
+    else:
+        print("![transfers per connection against server CPUs](%s)\n"
+              % os.path.basename(png))
 
 
 if __name__ == "__main__":

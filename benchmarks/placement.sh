@@ -50,21 +50,17 @@
 #   --list              list the configurations and exit
 #   -h, --help          this help
 #
-# Configurations (the module, when loaded, stays loaded; every switch 0
-# unless said otherwise; W = number of server CPUs):
-#   shared       crr server --mode fork --workers W: one listener shared by
-#                W forked epoll workers, unpinned within the server CPUs
-#   shared_rfs   the same with RFS: net.core.rps_sock_flow_entries=32768,
-#                rps_flow_cnt=32768 on vp-srv's rx-0
-#   shared_pin   --mode fork --workers W --pin --exclusive: workers pinned
-#                one per server CPU, EPOLLEXCLUSIVE (nginx with
-#                worker_cpu_affinity)
-#   reuseport    --mode reuseport --workers W --incoming-cpu --pin: one
-#                SO_REUSEPORT listener per pinned worker, SO_INCOMING_CPU
-#   fs_listen    shared's server; enabled=1 listen=1, the port in ports
-#   fs_pin       shared_pin's server; enabled=1 listen=1, the port in ports
-#   fs_all       shared's server; every switch of the module set to 1 (a
-#                switch whose write fails is reported and left 0)
+# Configurations: the rows of benchmarks/configs.md whose harness is
+# placement or both (--list prints them), W = the number of server CPUs.
+# The module, when loaded, stays loaded, every switch 0 but what the row
+# arms. crr's server runs under taskset on the server CPUs; nginx (W
+# workers, unpinned within them) likewise, on $saddr:PORT; HAProxy (W
+# threads) on $saddr:PORT in front of an nginx on 127.0.0.1:PORT+1 of
+# the server netns, both armed when the row says so (ports PORT-PORT+1).
+# wrk replaces crr's client for them: one thread per client CPU, under
+# taskset on the client CPUs, W x F connections in flight, "Connection:
+# close", the duration rounded up to whole seconds (wrk takes no less);
+# with --meter the phase is marked by "crr mark" around wrk's exec.
 # Repeats interleave: repeat r runs every configuration, starting r-1 later.
 #
 # Output in DIR: placement.txt, one line per timed run of key=value pairs:
@@ -112,7 +108,12 @@ out=${FS_OUT:-}
 srv_list=
 cli_list=
 
-all_configs="shared shared_rfs shared_pin reuseport fs_listen fs_pin fs_all"
+# shellcheck source=configs.sh
+. "$top/benchmarks/configs.sh"
+cfg_load placement || exit 2
+all_configs="${cfg_names[*]}"
+# shellcheck source=../tools/servers.sh
+. "$top/tools/servers.sh"
 ns_srv=fsp-srv
 ns_cli=fsp-cli
 dev_srv=vp-srv
@@ -413,7 +414,8 @@ srv_proc=/proc/$holder/net
 } > "$out/placement-guest.txt" 2>&1
 
 # --------------------------------------------------- per-configuration set-up
-# srv_setup MODE(off|listen|all) RFS(0|1): Fastsocket and RFS in the server
+# srv_setup MODE(off|listen|all) RFS(0|1) [PORTS]: Fastsocket (the port set
+# PORTS, default the server port) and RFS in the server
 # netns, one exec; prints the module's state as key=value, "fail NAME" for
 # writes that failed.
 srv_script='
@@ -443,7 +445,7 @@ srv_state=
 
 srv_setup()
 {
-	local mode=$1 rfs=$2 flowcnt=0 line failed=
+	local mode=$1 rfs=$2 ports=${3:-$port} flowcnt=0 line failed=
 
 	if [ "$rfs" = 1 ]; then
 		flowcnt=$rfs_entries
@@ -455,7 +457,7 @@ srv_setup()
 	srv_state=
 	# (a file, not <(...): the guest may have no /dev/fd)
 	# shellcheck disable=SC2086 # the switch list is a word list
-	ip netns exec $ns_srv sh -c "$srv_script" sh "$mode" "$port" "$reserve" \
+	ip netns exec $ns_srv sh -c "$srv_script" sh "$mode" "$ports" "$reserve" \
 		"$rfs" "$flowcnt" "/sys/class/net/$dev_srv/$q" $switches \
 		> "$work/srv_setup.out" 2> "$work/srv_setup.err" ||
 		failed+=",ip-netns-exec"
@@ -476,7 +478,7 @@ srv_setup()
 	return 0
 }
 
-needs_module() { case $1 in fs_*) return 0 ;; esac; return 1; }
+needs_module() { [ "${cfg_fs[$1]}" != off ]; }
 
 # --------------------------------------------------------------- counters
 # snap NAME: fill the associative array NAME with counters, builtins only.
@@ -599,42 +601,75 @@ stop_pid()
 	wait "$pid" 2>/dev/null || true
 }
 
-# server_start CONFIG RAWPREFIX: arm what CONFIG wants, start crr server
+# server_start CONFIG RAWPREFIX: arm what CONFIG wants, start its server
+# (crr server, nginx, or HAProxy with its nginx) in the server netns on
+# the server CPUs; sets srv_pid (and backend_pid), srv_args, kind
 server_start()
 {
-	local c=$1 raw=$2 i
-	local -a args
+	local c=$1 raw=$2 i rfs=0 ports=$port lsn
+	local -a words
 
-	srv_pid=
-	case $c in
-	fs_listen|fs_pin) srv_setup listen 0 ;;
-	fs_all) srv_setup all 0 ;;
-	shared_rfs) srv_setup off 1 ;;
-	*) srv_setup off 0 ;;
+	srv_pid= backend_pid=
+	read -ra words <<< "${cfg_server[$c]//W/$nsrv}"
+	[ "${words[0]}" = haproxy ] && ports=$port-$((port + 1))
+	[ "${cfg_net[$c]}" = rfs ] && rfs=1
+	srv_setup "${cfg_fs[$c]}" $rfs "$ports"
+	srv_args="${words[*]}"
+	if [ $ipv6 = 1 ]; then lsn="[$saddr]:$port"; else lsn=$saddr:$port; fi
+	case ${words[0]} in
+	crr)
+		kind=crr
+		# ip netns exec and taskset exec in place: $! is crr server's pid.
+		ip netns exec $ns_srv taskset -c "$srv_list" "$crr" server "${words[@]:1}" \
+			--addr $saddr --port "$port" > "$raw.server.txt" 2> "$raw.server.err" &
+		srv_pid=$!
+		for i in $(seq 600); do
+			grep -q '^port=' "$raw.server.txt" 2>/dev/null && return 0
+			kill -0 $srv_pid 2>/dev/null || break
+			sleep 0.1
+		done
+		log "$c: crr server did not start: $(tr '\n' ' ' < "$raw.server.err")"
+		return 1
+		;;
+	nginx)
+		kind=wrk
+		start_nginx "$work/$c" "$lsn" "$port" "${words[@]:1}" || return 1
+		srv_pid=$REPLY
+		;;
+	haproxy)
+		kind=wrk
+		start_nginx "$work/$c-backend" 127.0.0.1:$((port + 1)) $((port + 1)) || return 1
+		backend_pid=$REPLY
+		fs_haproxy_conf "$work/$c" "$lsn" 127.0.0.1:$((port + 1)) threads=$nsrv
+		ip netns exec $ns_srv taskset -c "$srv_list" haproxy -db -f "$work/$c/haproxy.cfg" \
+			> "$raw.server.txt" 2> "$raw.server.err" &
+		srv_pid=$!
+		fs_wait_port "$port" 600 "$srv_proc" && return 0
+		log "$c: haproxy did not start: $(tr '\n' ' ' < "$raw.server.err")"
+		return 1
+		;;
+	*) log "$c: unknown server '${cfg_server[$c]}' in configs.md"; return 1 ;;
 	esac
-	case $c in
-	shared|shared_rfs|fs_listen|fs_all) args=(--mode fork --workers "$nsrv") ;;
-	shared_pin|fs_pin) args=(--mode fork --workers "$nsrv" --pin --exclusive) ;;
-	reuseport) args=(--mode reuseport --workers "$nsrv" --incoming-cpu --pin) ;;
-	esac
-	srv_args="${args[*]}"
-	# ip netns exec and taskset exec in place: $! is crr server's pid.
-	ip netns exec $ns_srv taskset -c "$srv_list" "$crr" server "${args[@]}" \
-		--addr $saddr --port "$port" > "$raw.server.txt" 2> "$raw.server.err" &
-	srv_pid=$!
-	for i in $(seq 600); do
-		grep -q '^port=' "$raw.server.txt" 2>/dev/null && return 0
-		kill -0 $srv_pid 2>/dev/null || break
-		sleep 0.1
-	done
-	log "$c: crr server did not start: $(tr '\n' ' ' < "$raw.server.err")"
+}
+
+# start_nginx DIR LISTEN PORT [OPTION...]: nginx with W workers in the
+# server netns on the server CPUs, fs_nginx_conf's OPTIONs; $REPLY its pid
+start_nginx()
+{
+	fs_nginx_conf "$1" "$2" workers=$nsrv foreground "${@:4}" || return 1
+	ip netns exec $ns_srv taskset -c "$srv_list" nginx -p "$1" -c "$1/nginx.conf" \
+		> "$1/stdout" 2>&1 &
+	REPLY=$!
+	fs_wait_port "$3" 600 "$srv_proc" && return 0
+	log "nginx on $2 did not start: $(tr '\n' ' ' < "$1/stdout") $(tail -3 "$1/error.log" 2>/dev/null | tr '\n' ' ')"
 	return 1
 }
 
 server_stop()
 {
 	stop_pid "$srv_pid"
-	srv_pid=
+	stop_pid "$backend_pid"
+	srv_pid= backend_pid=
 }
 
 # client CONFIG RAWPREFIX: the timed run, with the phase hook around it.
@@ -664,17 +699,33 @@ watchdog_stop()
 
 client()
 {
-	local c=$1 raw=$2 cpid done_pid= rc=0
+	local c=$1 raw=$2 cpid done_pid= rc=0 m=$mark url secs
+	local -a mc=("${markcmd[@]}") cmd
 	local launch='m=$1; n=$2; shift 2
 if [ -n "$m" ]; then
 	$m begin "$n" >&2 || echo "placement: mark begin failed: $m begin $n" >&2
 fi
 exec "$@"'
 
-	ip netns exec $ns_cli taskset -c "$cli_list" sh -c "$launch" sh "$mark" "$c" \
-		"$crr" client --host $saddr --port "$port" --threads $ncli --pin \
-		--flows "$flows" --duration "$duration" "${meter_arg[@]}" \
-		> "$raw.client.txt" 2> "$raw.client.err" &
+	if [ "$kind" = crr ]; then
+		# shellcheck disable=SC2206 # crr's extra flags, a word list
+		cmd=("$crr" client --host $saddr --port "$port" --threads $ncli --pin
+			--flows "$flows" --duration "$duration" "${meter_arg[@]}"
+			${cfg_client[$c]#crr})
+	else
+		# wrk marks no phase itself: crr mark does it around its exec
+		if [ ${#meter_arg[@]} -gt 0 ]; then
+			m="$crr mark"
+			mc=("$crr" mark)
+		fi
+		if [ $ipv6 = 1 ]; then url="http://[$saddr]:$port/"; else url="http://$saddr:$port/"; fi
+		secs=$(awk -v s="$duration" 'BEGIN { d = int(s); if (d < s) d++; print d }')
+		cmd=(wrk -t "$ncli" -c $((ncli * flows)) -d "${secs}s" --latency)
+		[ "${cfg_client[$c]}" = "wrk keepalive" ] || cmd+=(-H "Connection: close")
+		cmd+=("$url")
+	fi
+	ip netns exec $ns_cli taskset -c "$cli_list" sh -c "$launch" sh "$m" "$c" \
+		"${cmd[@]}" > "$raw.client.txt" 2> "$raw.client.err" &
 	cpid=$!
 	[ -z "$mark" ] && [ ${#meter_arg[@]} = 0 ] || phase=$((phase + 1))
 	wait -n -p done_pid $cpid $wd_pid || rc=$?
@@ -685,9 +736,9 @@ exec "$@"'
 		rc=124
 	fi
 	mark_state=none
-	if [ ${#markcmd[@]} -gt 0 ]; then
+	if [ ${#mc[@]} -gt 0 ]; then
 		mark_state=ok
-		"${markcmd[@]}" end "$c" >&2 || { mark_state=failed; log "mark end failed: $mark end $c"; }
+		"${mc[@]}" end "$c" >&2 || { mark_state=failed; log "mark end failed: ${mc[*]} end $c"; }
 		grep -q 'mark begin failed' "$raw.client.err" && mark_state=failed
 	fi
 	return $rc
@@ -737,7 +788,15 @@ for rep in $(seq "$repeats"); do
 		watchdog_stop
 		server_stop
 
-		kv "$raw.client.txt"
+		if [ "$kind" = wrk ]; then
+			# wrk's report as crr's keys: a request is a connection
+			fs_wrk_result "$raw.client.txt" | tr ' ' '\n' |
+				sed 's/^rate=/cps=/; s/^p\([0-9]*\)_us=/latency_p\1_us=/' \
+				> "$raw.client.kv"
+			kv "$raw.client.kv"
+		else
+			kv "$raw.client.txt"
+		fi
 		conns=${KV[connections]:-}
 		if [ -z "$conns" ]; then
 			log "rep $rep $c: no client result (rc $crc): $(tr '\n' ' ' < "$raw.client.err" | cut -c1-300)"
@@ -751,25 +810,32 @@ for rep in $(seq "$repeats"); do
 		line="$base conns=$conns cps=$cps failures=$fails p50_us=${KV[latency_p50_us]:-na} p99_us=${KV[latency_p99_us]:-na}"
 		line+=" elapsed_s=$(awk -v x="$t0" -v y="$t1" 'BEGIN { printf "%.3f", y - x }') client_rc=$crc"
 
-		# The server's own view: SO_INCOMING_CPU against the accepting CPU.
-		kv "$raw.server.txt"
-		acc=${KV[accepted]:-0}
-		mis=${KV[incoming_cpu_mismatch]:-0}
-		in_s=0 in_c=0 in_o=0
-		for k in "${!KV[@]}"; do
-			[[ $k =~ ^incoming_cpu([0-9]+)$ ]] || continue
-			cpu=${BASH_REMATCH[1]}
-			if [ -n "${is_srv[$cpu]:-}" ]; then
-				in_s=$((in_s + KV[$k]))
-			elif [ -n "${is_cli[$cpu]:-}" ]; then
-				in_c=$((in_c + KV[$k]))
-			else
-				in_o=$((in_o + KV[$k]))
-			fi
-		done
-		line+=" server_args=${srv_args// /_} crr_accepted=$acc crr_served=${KV[served]:-0} crr_errors=${KV[errors]:-0}"
-		line+=" crr_local_share=$(ratio $((acc - mis)) "$acc") crr_incoming_server=$in_s crr_incoming_client=$in_c crr_incoming_other=$in_o"
-		[ "$in_c" = 0 ] || log "warning: $c: $in_c of $acc connections had their softirq on a client CPU"
+		# The server's own view: SO_INCOMING_CPU against the accepting CPU
+		# (crr's server only; nginx and HAProxy do not tell).
+		line+=" server_args=${srv_args// /_}"
+		if [ "$kind" = crr ]; then
+			kv "$raw.server.txt"
+			acc=${KV[accepted]:-0}
+			mis=${KV[incoming_cpu_mismatch]:-0}
+			in_s=0 in_c=0 in_o=0
+			for k in "${!KV[@]}"; do
+				[[ $k =~ ^incoming_cpu([0-9]+)$ ]] || continue
+				cpu=${BASH_REMATCH[1]}
+				if [ -n "${is_srv[$cpu]:-}" ]; then
+					in_s=$((in_s + KV[$k]))
+				elif [ -n "${is_cli[$cpu]:-}" ]; then
+					in_c=$((in_c + KV[$k]))
+				else
+					in_o=$((in_o + KV[$k]))
+				fi
+			done
+			line+=" crr_accepted=$acc crr_served=${KV[served]:-0} crr_errors=${KV[errors]:-0}"
+			line+=" crr_local_share=$(ratio $((acc - mis)) "$acc") crr_incoming_server=$in_s crr_incoming_client=$in_c crr_incoming_other=$in_o"
+			[ "$in_c" = 0 ] || log "warning: $c: $in_c of $acc connections had their softirq on a client CPU"
+		else
+			acc=0 mis=0
+			line+=" crr_local_share=na"
+		fi
 
 		# Fastsocket's counters, server netns.
 		if [ -n "${a[fs_accept_local]:-}" ]; then
@@ -784,7 +850,8 @@ for rep in $(seq "$repeats"); do
 			done
 			line+=" fs_accept_local=$al fs_accept_stolen=$as fs_local_share=$(ratio $al $((al + as)))"
 			line+=" fs_listen_local_server=$ls fs_listen_local_client=$lc"
-			for k in accept_global listen_global wake_local wake_other; do
+			for k in accept_global listen_global wake_local wake_other \
+				steal_absent steal_long steal_late reserve_expired; do
 				[ -n "${a[fs_$k]:-}" ] || continue
 				v=fs_$k
 				d=$((a[$v] - ${b[$v]:-0}))

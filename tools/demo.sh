@@ -12,6 +12,8 @@ cli=$top/build/tools/fastsocket
 module=${FS_MODULE:-$top/build/module-obj-test/fastsocket.ko}
 duration=${FS_DEMO_SECONDS:-5}
 PATH=$PATH:/usr/sbin:/sbin
+# shellcheck source-path=SCRIPTDIR source=servers.sh
+. "$top/tools/servers.sh"
 dir=$(mktemp -d /tmp/fs-demo.XXXXXX)
 
 cleanup() {
@@ -35,33 +37,11 @@ echo "== arm the local listen table (no port set: the preload library picks list
 "$cli" status
 
 echo "== nginx, 2 workers, one shared listener on 127.0.0.1:8080, under fastsocket run"
-mkdir -p "$dir/tmp"
-cat > "$dir/nginx.conf" <<EOF
-user root;
-worker_processes 2;
-worker_cpu_affinity auto;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 1024; accept_mutex off; }
-http {
-	access_log off;
-	client_body_temp_path $dir/tmp/body;
-	proxy_temp_path $dir/tmp/proxy;
-	fastcgi_temp_path $dir/tmp/fastcgi;
-	uwsgi_temp_path $dir/tmp/uwsgi;
-	scgi_temp_path $dir/tmp/scgi;
-	server {
-		listen 127.0.0.1:8080;
-		location / { return 200 "ok\n"; }
-	}
-}
-EOF
+fs_nginx_conf "$dir" 127.0.0.1:8080 workers=2 mutex=off affinity=auto
+grep -E 'worker|accept_mutex|listen' "$dir/nginx.conf"
 echo "\$ fastsocket run -- nginx -p $dir -c $dir/nginx.conf"
 "$cli" run -- nginx -p "$dir" -c "$dir/nginx.conf"
-for i in $(seq 100); do
-	ss -Hltn "sport = :8080" | grep -q . && break
-	sleep 0.1
-done
+fs_wait_port 8080 || { echo "nginx does not listen on 8080" >&2; exit 1; }
 
 local0=$(counter accept_local) stolen0=$(counter accept_stolen)
 echo "== wrk: ${duration}s of short connections (Connection: close)"
@@ -95,7 +75,7 @@ fi
 
 echo "== stop nginx, unload the module: the data path is disarmed"
 kill -QUIT "$(cat "$dir/nginx.pid")"
-for i in $(seq 100); do
+for _ in $(seq 100); do
 	[ -e "$dir/nginx.pid" ] || break
 	sleep 0.1
 done

@@ -25,7 +25,9 @@ set -u
 ksft_skip=4
 fs=/proc/sys/net/fastsocket
 # the CLI: the one reader of /proc/net/fastsocket for scripts
-cli=${FS_CLI:-$(cd "$(dirname "$0")/../../.." && pwd)/build/tools/fastsocket}
+# run from build/selftests/fastsocket/: the project is three levels up
+top=${FS_TOP:-$(cd "$(dirname "$0")/../../.." && pwd)}
+cli=${FS_CLI:-$top/build/tools/fastsocket}
 duration=${FS_REAL_DURATION:-3}
 
 if [ ! -x "$cli" ]; then
@@ -44,6 +46,9 @@ for b in nginx haproxy wrk ip unshare; do
 	fi
 done
 PATH=$PATH:/usr/sbin:/sbin
+# nginx and HAProxy configurations shared with the demo and the benchmarks
+# shellcheck source=../../tools/servers.sh disable=SC1091
+. "$top/tools/servers.sh" || exit 1
 
 # A namespace of our own: fresh sysctls, fresh counters, free ports.
 if [ -z "${FS_REAL_NETNS:-}" ]; then
@@ -79,47 +84,25 @@ snap() {
 	done <<<"$("$cli" stats listen_local accept_local accept_stolen accept_global 2>/dev/null)"
 }
 
-# Wait until something listens on 127.0.0.1:@1.
+# Wait until something listens on port @1.
 wait_port() {
-	local i
-	for i in $(seq 100); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.1
-	done
+	fs_wait_port "$1" 100 && return 0
 	echo "nothing listens on port $1"
 	return 1
 }
 
-# start_nginx MUTEX REUSEPORT AFFINITY [preload]: with "preload", under
-# "fastsocket run" (and a binary upgrade keeps the library: env LD_PRELOAD).
+# start_nginx MUTEX REUSEPORT AFFINITY [preload]: nginx with 2 workers on
+# 127.0.0.1:8080; with "preload", under "fastsocket run" (and a binary
+# upgrade keeps the library: env LD_PRELOAD).
 start_nginx() {
-	local run=()
-	[ "${4:-}" = preload ] && run=("$cli" run --)
-	mkdir -p "$dir/tmp"
-	cat > "$dir/nginx.conf" <<EOF
-user root;
-$( [ "${4:-}" = preload ] && echo "env LD_PRELOAD;" )
-worker_processes 2;
-$( [ "$3" = pinned ] && echo "worker_cpu_affinity auto;" )
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events {
-	worker_connections 1024;
-	accept_mutex $1;
-}
-http {
-	access_log off;
-	client_body_temp_path $dir/tmp/body;
-	proxy_temp_path $dir/tmp/proxy;
-	fastcgi_temp_path $dir/tmp/fastcgi;
-	uwsgi_temp_path $dir/tmp/uwsgi;
-	scgi_temp_path $dir/tmp/scgi;
-	server {
-		listen 127.0.0.1:8080 $( [ "$2" = on ] && echo reuseport );
-		location / { return 200 "ok\n"; }
-	}
-}
-EOF
+	local run=() opts=(workers=2 mutex="$1")
+	[ "$2" = on ] && opts+=(reuseport)
+	[ "$3" = pinned ] && opts+=(affinity=auto)
+	if [ "${4:-}" = preload ]; then
+		run=("$cli" run --)
+		opts+=(preload)
+	fi
+	fs_nginx_conf "$dir" 127.0.0.1:8080 "${opts[@]}" || return 1
 	# by absolute path: a binary upgrade (USR2) re-executes argv[0]
 	"${run[@]}" "$(command -v nginx)" -p "$dir" -c "$dir/nginx.conf" || return 1
 	wait_port 8080
@@ -254,23 +237,8 @@ haproxy_case() {
 		failures=$((failures + 1))
 		return
 	fi
-	cat > "$dir/haproxy.cfg" <<EOF
-global
-	maxconn 1024
-$( [ -n "$preload" ] && printf '\tnbthread 2' )
-defaults
-	mode http
-	timeout connect 5s
-	timeout client 10s
-	timeout server 10s
-	option httpclose
-	http-reuse never
-frontend fe
-	bind 127.0.0.1:8081
-	default_backend be
-backend be
-	server nginx 127.0.0.1:8080
-EOF
+	fs_haproxy_conf "$dir" 127.0.0.1:8081 127.0.0.1:8080 \
+		$( [ -n "$preload" ] && echo threads=2 ) || return
 	# Foreground mode, in the background: the test owns the pid.
 	"${run[@]}" haproxy -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
 	echo $! > "$dir/haproxy.pid"
