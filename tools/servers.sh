@@ -109,8 +109,8 @@ EOF
 # fs_wait_port PORT [TENTHS [NETDIR]]: until a TCP socket listens on PORT,
 # IPv4 or IPv6, for at most TENTHS tenths of a second (default 300), in
 # this network namespace or in the one whose /proc/PID/net is NETDIR.
-# Reads NETDIR/tcp{,6} rather than connecting, so a broken listener cannot
-# hang it.
+# Reads the listeners at the head of NETDIR/tcp{,6} rather than
+# connecting, so a broken listener cannot hang it.
 fs_wait_port()
 {
 	local i f want laddr st rest netdir=${3:-/proc/net}
@@ -119,9 +119,13 @@ fs_wait_port()
 	for ((i = 0; i < ${2:-300}; i++)); do
 		for f in "$netdir/tcp" "$netdir/tcp6"; do
 			[ -r "$f" ] || continue
+			# Listeners come first, then every other socket
+			# (thousands of TIME_WAIT after a benchmark): stop at
+			# the first one that does not listen.
 			while read -r _ laddr _ st rest; do
-				[ "${laddr: -5}" = "$want" ] && [ "$st" = 0A ] &&
-					return 0
+				[ "$st" = st ] && continue
+				[ "$st" = 0A ] || break
+				[ "${laddr: -5}" = "$want" ] && return 0
 			done < "$f"
 		done
 		sleep 0.1
