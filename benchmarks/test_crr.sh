@@ -209,6 +209,11 @@ cli_check 2 client --threads 2
 cli_check 2 client --port 1 --flows abc
 cli_check 2 server --mode nope
 cli_check 2 server --bogus
+# the meter's phase marks: a no-op without the plugin
+cli_check 0 mark begin
+cli_check 0 mark end shared
+cli_check 2 mark
+cli_check 2 mark middle
 
 echo "$pass passed, $fail failed"
 [ "$skip" -gt 0 ] && echo "($skip skipped)"

@@ -20,15 +20,22 @@ elif [ $rc = 124 ] || [ $rc = 125 ]; then
 	read -r p _ f _ s _ <<<"$summary"
 	summary="$p passed, $((f + 1)) failed, $s skipped"
 fi
-# make install and the man pages, on the host: one more test.
+# On the host, one test each: make install and the man pages; crr's own
+# self-check on loopback; the one list of benchmark configurations.
 if [ $# = 0 ]; then
 	read -r p _ f _ s _ <<<"$summary"
-	if "$top/tools/check-install.sh"; then
-		p=$((p + 1))
-	else
-		f=$((f + 1))
-		[ $rc != 0 ] || rc=1
-	fi
+	for t in tools/check-install.sh benchmarks/test_crr.sh \
+		 benchmarks/test_configs.sh; do
+		if "$top/$t" > "$out/host-${t##*/}.log" 2>&1; then
+			echo "host: $t ok"
+			p=$((p + 1))
+		else
+			echo "host: $t FAILED:"
+			tail -20 "$out/host-${t##*/}.log"
+			f=$((f + 1))
+			[ $rc != 0 ] || rc=1
+		fi
+	done
 	summary="$p passed, $f failed, $s skipped"
 fi
 # The locality meter's calibration (benchmarks/meter): one more test,

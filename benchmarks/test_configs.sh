@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# benchmarks/configs.md is the one list of benchmark configurations; check
+# that its two readers (configs.sh, configs.py) and the harnesses that use
+# them (guest-matrix.sh --list, placement.sh --list) see the same rows, and
+# that every row's fields are ones the harnesses know. Runs on the host.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+
+# shellcheck source=configs.sh
+. "$here/configs.sh"
+for h in loopback placement; do
+	cfg_load $h || { bad "configs.sh cannot read the table"; continue; }
+	sh_names="${cfg_names[*]}"
+	py_names=$(python3 -c "import sys; sys.path.insert(0, '$here'); import configs; print(' '.join(configs.names('$h')))") ||
+		bad "configs.py cannot read the table"
+	[ "$sh_names" = "$py_names" ] ||
+		bad "$h: configs.sh has '$sh_names', configs.py '$py_names'"
+	for c in "${cfg_names[@]}"; do
+		case ${cfg_server[$c]} in
+		"crr "*|haproxy) ;;
+		nginx|"nginx "*)
+			# every option must be one fs_nginx_conf takes
+			for o in ${cfg_server[$c]#nginx}; do
+				case $o in
+				mutex=on|mutex=off|reuseport|affinity=*) ;;
+				*) bad "$c: unknown nginx option '$o'" ;;
+				esac
+			done ;;
+		*) bad "$c: unknown server '${cfg_server[$c]}'" ;;
+		esac
+		case ${cfg_client[$c]} in
+		crr|"crr --keepalive"|"wrk close"|"wrk keepalive") ;;
+		*) bad "$c: unknown client '${cfg_client[$c]}'" ;;
+		esac
+		case ${cfg_net[$c]} in
+		-|rfs) ;;
+		*) bad "$c: unknown net '${cfg_net[$c]}'" ;;
+		esac
+	done
+	echo "$h: ${#cfg_names[@]} configurations"
+done
+list=$("$here/guest-matrix.sh" --list | tr '\n' ' ')
+cfg_load loopback && [ "${list% }" = "${cfg_names[*]}" ] ||
+	bad "guest-matrix.sh --list: '$list'"
+list=$("$here/placement.sh" --list | tr '\n' ' ')
+cfg_load placement && [ "${list% }" = "${cfg_names[*]}" ] ||
+	bad "placement.sh --list: '$list'"
+# ratio and set-up baselines name loopback configurations
+python3 - "$here" <<'PYEOF' || fail=1
+import sys
+sys.path.insert(0, sys.argv[1])
+import configs
+rows = configs.by_name("loopback")
+bad = 0
+for r in configs.load():
+    for k in ("ratio_to", "set_up_from"):
+        v = r[k]
+        if v != "-" and v not in rows:
+            print("FAIL: %s: %s '%s' is no loopback configuration"
+                  % (r["config"], k, v))
+            bad = 1
+sys.exit(bad)
+PYEOF
+[ $fail = 0 ] && echo "configs: ok"
+exit $fail
