@@ -7,6 +7,10 @@
  * in the listener's wait queue. Without the preference that one would be
  * woken and steal the connection.
  *
+ * While the connection is reserved for CPU c, only CPU c's acceptor hears
+ * of it, busy or asleep: another CPU's acceptor is not woken for a
+ * connection it may not take.
+ *
  * On loopback with RPS off, a connection's handshake runs in softirq on
  * the connecting thread's CPU, so pinning the client picks the CPU.
  */
@@ -238,6 +242,149 @@ TEST_F(wake, no_local_acceptor_wakes_another)
 	EXPECT_EQ(ROUNDS, fs_stat("accept_stolen", -1));
 	EXPECT_EQ(ROUNDS, fs_stat("wake_other", 0));
 	EXPECT_EQ(0, fs_stat("wake_local", -1));
+}
+
+/* Voluntary context switches of thread @tid: +1 each time it slept. */
+static long nvcsw(pid_t tid)
+{
+	char path[64], line[128];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
+ * An acceptor that is busy elsewhere between two connections: it accepts
+ * one (the warm-up, which also makes its CPU known as an acceptor's), then
+ * blocks on a pipe (not on the listener) until released, then accepts the
+ * next one.
+ */
+struct busy {
+	struct acceptor	a;
+	int		pipe[2];
+	int		second_cpu;	/* incoming CPU of the second child */
+};
+
+static int busy_accept(struct acceptor *a, int ep)
+{
+	struct epoll_event ev;
+
+	if (ep >= 0 && epoll_wait(ep, &ev, 1, 20000) != 1)
+		return -ETIMEDOUT;
+	return accept(a->lfd, NULL, NULL);
+}
+
+static void *busy_loop(void *arg)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct busy *b = arg;
+	struct acceptor *a = &b->a;
+	int s, ep = -1;
+	char c;
+
+	if (pin_to(a->cpu)) {
+		a->err = errno;
+		return NULL;
+	}
+	if (a->epoll) {
+		ep = epoll_create1(0);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, a->lfd, &ev)) {
+			a->err = errno;
+			return NULL;
+		}
+	}
+	a->tid = fs_gettid();
+	a->waiting = 1;
+	s = busy_accept(a, ep);
+	if (s < 0) {
+		a->err = s == -ETIMEDOUT ? ETIMEDOUT : errno;
+		goto out;
+	}
+	close(s);
+	__atomic_add_fetch(&a->accepted, 1, __ATOMIC_SEQ_CST);
+	if (read(b->pipe[0], &c, 1) != 1) {
+		a->err = errno;
+		goto out;
+	}
+	s = busy_accept(a, ep);
+	if (s < 0) {
+		a->err = s == -ETIMEDOUT ? ETIMEDOUT : errno;
+		goto out;
+	}
+	b->second_cpu = incoming_cpu(s);
+	close(s);
+	__atomic_add_fetch(&a->accepted, 1, __ATOMIC_SEQ_CST);
+out:
+	a->waiting = 0;
+	if (ep >= 0)
+		close(ep);
+	return NULL;
+}
+
+/*
+ * While a connection is reserved for its CPU, only that CPU's acceptor
+ * hears of it. CPU 0's acceptor is busy (blocked on a pipe) when a
+ * connection is queued on CPU 0, and CPU 1's acceptor sleeps on the
+ * listener. Waking CPU 1's acceptor would only let it find a connection
+ * it may not take and go back to sleep (one more voluntary context
+ * switch): it must stay asleep. When CPU 0's acceptor comes back, it
+ * finds the connection (for epoll, queued on its instance's ready list
+ * although it was not waiting), well before the reservation ends.
+ */
+TEST_F(wake, reserved_child_wakes_nobody_elsewhere)
+{
+	struct busy b = { .second_cpu = -1 };
+	pthread_t bt;
+	long before;
+	int c, i;
+
+	ASSERT_EQ(0, start_acceptor(self, 0, 1, variant->epoll));
+	ASSERT_EQ(0, pipe(b.pipe));
+	b.a = (struct acceptor){ .lfd = self->lfd, .cpu = 0,
+				 .epoll = variant->epoll };
+	ASSERT_EQ(0, pthread_create(&bt, NULL, busy_loop, &b));
+	ASSERT_EQ(0, acceptor_asleep(&b.a));
+
+	/* The warm-up: CPU 0's acceptor takes it, then blocks on the pipe. */
+	ASSERT_EQ(0, pin_to(0));
+	c = fs_connect_to(self->lfd);
+	ASSERT_LE(0, c);
+	for (i = 0; i < 1000 && b.a.accepted < 1; i++)
+		usleep(10000);
+	close(c);
+	ASSERT_EQ(1, b.a.accepted);
+	ASSERT_EQ(0, fs_wait_sleeping(b.a.tid));
+	ASSERT_EQ(0, acceptor_asleep(&self->a[0]));
+
+	before = nvcsw(self->a[0].tid);
+	ASSERT_LE(0, before);
+	c = fs_connect_to(self->lfd);
+	ASSERT_LE(0, c);
+	/* Let a wrong wake-up happen, well within the 100 ms reservation. */
+	usleep(20000);
+	EXPECT_EQ(before, nvcsw(self->a[0].tid));
+	EXPECT_EQ(1, write(b.pipe[1], "x", 1));
+	pthread_join(bt, NULL);
+	close(c);
+	close(b.pipe[0]);
+	close(b.pipe[1]);
+
+	EXPECT_EQ(0, b.a.err);
+	EXPECT_EQ(2, b.a.accepted);
+	EXPECT_EQ(0, b.second_cpu);
+	EXPECT_EQ(0, self->a[0].accepted);
+	EXPECT_EQ(0, self->a[0].err);
+	EXPECT_EQ(0, fs_stat("accept_stolen", -1));
+	EXPECT_EQ(2, fs_stat("accept_local", 0));
 }
 
 TEST_HARNESS_MAIN
