@@ -33,24 +33,39 @@ struct acceptor {
 	int		err;
 };
 
-static void *acceptor_loop(void *arg)
+/*
+ * Pin the acceptor thread and give it its own epoll instance with the
+ * listener added EPOLLEXCLUSIVE (if it uses epoll). Returns 0 with the
+ * instance in *@ep (-1 without epoll), or -1 with a->err set.
+ */
+static int acceptor_setup(struct acceptor *a, int *ep)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
-	struct acceptor *a = arg;
-	int s, ep = -1;
 
+	*ep = -1;
 	if (pin_to(a->cpu)) {
 		a->err = errno;
-		return NULL;
+		return -1;
 	}
 	if (a->epoll) {
-		ep = epoll_create1(0);
-		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, a->lfd, &ev)) {
+		*ep = epoll_create1(0);
+		if (*ep < 0 || epoll_ctl(*ep, EPOLL_CTL_ADD, a->lfd, &ev)) {
 			a->err = errno;
-			return NULL;
+			return -1;
 		}
 	}
 	a->tid = fs_gettid();
+	return 0;
+}
+
+static void *acceptor_loop(void *arg)
+{
+	struct epoll_event ev;
+	struct acceptor *a = arg;
+	int s, ep;
+
+	if (acceptor_setup(a, &ep))
+		return NULL;
 	for (;;) {
 		a->waiting = 1;
 		if (ep >= 0 && epoll_wait(ep, &ev, 1, 20000) != 1) {
@@ -285,24 +300,13 @@ static int busy_accept(struct acceptor *a, int ep)
 
 static void *busy_loop(void *arg)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	struct busy *b = arg;
 	struct acceptor *a = &b->a;
-	int s, ep = -1;
+	int s, ep;
 	char c;
 
-	if (pin_to(a->cpu)) {
-		a->err = errno;
+	if (acceptor_setup(a, &ep))
 		return NULL;
-	}
-	if (a->epoll) {
-		ep = epoll_create1(0);
-		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, a->lfd, &ev)) {
-			a->err = errno;
-			return NULL;
-		}
-	}
-	a->tid = fs_gettid();
 	a->waiting = 1;
 	s = busy_accept(a, ep);
 	if (s < 0) {
