@@ -298,8 +298,12 @@ def model(top, rows, info):
            "on spinning locks (spinlocks, rwlocks) over the CPU time of the "
            "profiling run (2 vCPUs x %s s; the icount profile if there is "
            "one, else the wall-clock one), used as "
-           "the serial fraction; κ = 0 (Amdahl), since the emulator has no "
-           "coherence cost to measure. X(N)/X(1) = N / (1 + σ(N-1))." % (
+           "the serial fraction; κ = 0 (Amdahl) in this table, since these "
+           "loopback runs count no coherence traffic. The coherence cost is "
+           "measured by the locality meter in the placement and modelled "
+           "there (transfers per connection x a stated cost per transfer: "
+           "\"Locality at 2, 4 and 8 server CPUs\"). "
+           "X(N)/X(1) = N / (1 + σ(N-1))." % (
                fmt(pd, "%g")), "",
            "| configuration | k-instructions/conn | lock wait share σ | "
            "X(8)/X(1) | X(32)/X(1) | X(64)/X(1) |",

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the cfg_* arrays are for the caller
 #
 # configs.sh: the shell reader of benchmarks/configs.md, the one list of
 # benchmark configurations (configs.py is the Python one). Source it, then
@@ -33,6 +33,7 @@ cfg_load()
 	cfg_names=()
 	declare -gA cfg_fs=() cfg_net=() cfg_server=() cfg_client=() cfg_what=()
 	[ -r "$cfg_table" ] || { echo "configs.sh: cannot read $cfg_table" >&2; return 1; }
+	# ratio and set-up baselines are for analyze.py (configs.py)
 	while IFS='|' read -r _ name harness fs net server client ratio setup what rest; do
 		cfg_trim name
 		[[ $name =~ ^[a-z][a-z0-9_]*$ ]] || continue
