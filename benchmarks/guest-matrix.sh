@@ -376,7 +376,7 @@ stop_pid()
 # start its server(s); sets srv_pid, srv_out, port, kind
 server_start()
 {
-	local c=$1 raw=$2 i
+	local c=$1 raw=$2
 
 	srv_pid= backend_pid= srv_out=
 	log "start $c"
@@ -390,11 +390,7 @@ server_start()
 		srv_out=$raw.server.txt
 		"$crr" server "${words[@]:1}" --port $port > "$srv_out" 2> "$raw.server.err" &
 		srv_pid=$!
-		for i in $(seq 300); do
-			grep -q '^port=' "$srv_out" 2>/dev/null && return 0
-			kill -0 $srv_pid 2>/dev/null || break
-			sleep 0.1
-		done
+		fs_wait_crr "$srv_out" $srv_pid && return 0
 		log "$c: crr server did not start: $(cat "$raw.server.err")"
 		return 1
 		;;

@@ -606,7 +606,7 @@ stop_pid()
 # the server CPUs; sets srv_pid (and backend_pid), srv_args, kind
 server_start()
 {
-	local c=$1 raw=$2 i rfs=0 ports=$port lsn
+	local c=$1 raw=$2 rfs=0 ports=$port lsn
 	local -a words
 
 	srv_pid= backend_pid=
@@ -623,11 +623,7 @@ server_start()
 		ip netns exec $ns_srv taskset -c "$srv_list" "$crr" server "${words[@]:1}" \
 			--addr $saddr --port "$port" > "$raw.server.txt" 2> "$raw.server.err" &
 		srv_pid=$!
-		for i in $(seq 600); do
-			grep -q '^port=' "$raw.server.txt" 2>/dev/null && return 0
-			kill -0 $srv_pid 2>/dev/null || break
-			sleep 0.1
-		done
+		fs_wait_crr "$raw.server.txt" $srv_pid 600 && return 0
 		log "$c: crr server did not start: $(tr '\n' ' ' < "$raw.server.err")"
 		return 1
 		;;

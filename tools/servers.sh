@@ -133,6 +133,21 @@ fs_wait_port()
 	return 1
 }
 
+# fs_wait_crr FILE PID [TENTHS]: until crr server PID has written its
+# "port=" line to FILE (it listens then); 1 when it exited first or after
+# TENTHS tenths of a second (default 300).
+fs_wait_crr()
+{
+	local i
+
+	for ((i = 0; i < ${3:-300}; i++)); do
+		grep -q '^port=' "$1" 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 # fs_to_us V: wrk prints latencies as 1.23us, 4.56ms or 1.2s; in us
 fs_to_us()
 {
