@@ -12,9 +12,15 @@ set title "Cross-CPU cache-line transfers per connection (server<->server, kerne
 set xlabel "server CPUs"
 set ylabel "transfers per connection"
 set logscale x 2
-set xtics (1, 2, 4, 8, 16)
+set xrange [1.8:9]
+set xtics ("2" 2, "4" 4, "8" 8)
 set grid
 set yrange [0:*]
 set key outside right top
 set key autotitle columnheader
-plot for [i=2:n+1] dat using 1:i with linespoints lw 2 pt 7
+# one colour each for up to 12 lines; from the 9th on, dashed
+colors = "#1f77b4 #d62728 #2ca02c #ff7f0e #9467bd #8c564b #e377c2 #7f7f7f #17becf #bcbd22 #000000 #aec7e8"
+plot for [i=2:(n < 8 ? n : 8)+1] dat using 1:i with linespoints lw 2 pt 7 \
+	lc rgb word(colors, i - 1), \
+     for [i=10:n+1] dat using 1:i with linespoints lw 2 pt 7 dt 2 \
+	lc rgb word(colors, (i - 2) % 12 + 1)
