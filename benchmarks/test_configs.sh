@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2154 # the cfg_* arrays are filled by configs.sh
 # SPDX-License-Identifier: GPL-2.0
 #
 # benchmarks/configs.md is the one list of benchmark configurations; check
@@ -13,6 +14,10 @@ bad() { echo "FAIL: $*"; fail=1; }
 
 # shellcheck source=configs.sh
 . "$here/configs.sh"
+# shellcheck source=../tools/servers.sh
+. "$here/../tools/servers.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 for h in loopback placement; do
 	cfg_load $h || { bad "configs.sh cannot read the table"; continue; }
 	sh_names="${cfg_names[*]}"
@@ -24,13 +29,10 @@ for h in loopback placement; do
 		case ${cfg_server[$c]} in
 		"crr "*|haproxy) ;;
 		nginx|"nginx "*)
-			# every option must be one fs_nginx_conf takes
-			for o in ${cfg_server[$c]#nginx}; do
-				case $o in
-				mutex=on|mutex=off|reuseport|affinity=*) ;;
-				*) bad "$c: unknown nginx option '$o'" ;;
-				esac
-			done ;;
+			# every option must be one fs_nginx_conf takes: ask it
+			# shellcheck disable=SC2086 # the options, a word list
+			fs_nginx_conf "$tmp" 127.0.0.1:1 ${cfg_server[$c]#nginx} 2>/dev/null ||
+				bad "$c: fs_nginx_conf refuses '${cfg_server[$c]#nginx}'" ;;
 		*) bad "$c: unknown server '${cfg_server[$c]}'" ;;
 		esac
 		case ${cfg_client[$c]} in
