@@ -1,6 +1,6 @@
 #!/bin/bash
-# shellcheck disable=SC2154 # the cfg_* arrays are filled by configs.sh
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck disable=SC2154 # the cfg_* arrays are filled by configs.sh
 #
 # benchmarks/configs.md is the one list of benchmark configurations; check
 # that its two readers (configs.sh, configs.py) and the harnesses that use
