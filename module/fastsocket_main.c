@@ -13,6 +13,8 @@
  *                               how long, and up to what queue length, a
  *                               queued connection is kept for its own
  *                               CPU's acceptor
+ *   net.fastsocket.steering_class_bits
+ *                               port bits that make a steering class
  *   /proc/net/fastsocket        per-CPU statistics
  * and arms in the kernel exactly the features that are switched on while
  * the master switch is on. Unloading disarms every namespace; settings are
@@ -45,12 +47,14 @@ enum {
 	FSM_PORTS = FSM_FEATURE0 + FASTSOCKET_F_MAX,
 	FSM_RESERVE_US,
 	FSM_RESERVE_QLEN,
+	FSM_CLASS_BITS,
 	FSM_AVAILABLE,
 	FSM_NR_SYSCTL,
 };
 
 static const unsigned int fsm_reserve_us_max = FASTSOCKET_RESERVE_US_MAX;
 static const unsigned int fsm_reserve_qlen_max = 65535;
+static const unsigned int fsm_class_bits_max = FASTSOCKET_CLASS_BITS_MAX;
 
 /* net.fastsocket.available: names of FASTSOCKET_F_AVAILABLE, set at init */
 static char fsm_available[64];
@@ -207,6 +211,18 @@ static const struct ctl_table fsm_sysctl_template[FSM_NR_SYSCTL] = {
 		.extra1		= SYSCTL_ZERO,
 		.extra2		= (void *)&fsm_reserve_qlen_max,
 	},
+	/* Stored with WRITE_ONCE() by proc_douintvec_minmax(), paired
+	 * with READ_ONCE() in fastsocket_port_cpu() and
+	 * fastsocket_connect_class().
+	 */
+	[FSM_CLASS_BITS] = {
+		.procname	= "steering_class_bits",
+		.maxlen		= sizeof(unsigned int),
+		.mode		= 0644,
+		.proc_handler	= fsm_uint_handler,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= (void *)&fsm_class_bits_max,
+	},
 	[FSM_AVAILABLE] = {
 		.procname	= "available",
 		.data		= fsm_available,
@@ -276,6 +292,9 @@ static void fsm_inherit(struct net *net, struct fsm_net *fsm)
 		   READ_ONCE(fastsocket_pernet(&init_net)->reserve_us));
 	WRITE_ONCE(fastsocket_pernet(net)->reserve_qlen,
 		   READ_ONCE(fastsocket_pernet(&init_net)->reserve_qlen));
+	/* Pairs with READ_ONCE() in fastsocket_port_cpu(). */
+	WRITE_ONCE(fastsocket_pernet(net)->class_bits,
+		   READ_ONCE(fastsocket_pernet(&init_net)->class_bits));
 	mutex_unlock(&ifsm->lock);
 
 	mutex_lock(&fsm->lock);
@@ -304,6 +323,7 @@ static int __net_init fsm_net_init(struct net *net)
 	tbl[FSM_PORTS].data = &fn->ports;
 	tbl[FSM_RESERVE_US].data = &fn->reserve_us;
 	tbl[FSM_RESERVE_QLEN].data = &fn->reserve_qlen;
+	tbl[FSM_CLASS_BITS].data = &fn->class_bits;
 
 	fsm->sysctl = register_net_sysctl_sz(net, "net/fastsocket", tbl,
 					     ARRAY_SIZE(fsm_sysctl_template));
@@ -341,6 +361,8 @@ static void __net_exit fsm_net_exit(struct net *net)
 	/* Pair with READ_ONCE() in fastsocket_lq_why(). */
 	WRITE_ONCE(fn->reserve_us, FASTSOCKET_RESERVE_US);
 	WRITE_ONCE(fn->reserve_qlen, FASTSOCKET_RESERVE_QLEN);
+	/* Pairs with READ_ONCE() in fastsocket_port_cpu(). */
+	WRITE_ONCE(fn->class_bits, fastsocket_class_bits_default());
 	mutex_destroy(&fsm->lock);
 }
 

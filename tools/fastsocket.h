@@ -79,6 +79,38 @@ static const char *const fs_wait_buckets[] = {
 #define FS_NR_WAIT_BUCKETS \
 	(sizeof(fs_wait_buckets) / sizeof(fs_wait_buckets[0]))
 
+/*
+ * Steering (fastsocket_port_cpu() in the kernel): a local port of
+ * ip_local_port_range [low, high], of low's parity and not reserved,
+ * belongs to class (port >> 1) & (2^bits - 1), and class c to CPU c.
+ * FS_CLASS_BITS is the sysctl that holds bits, at most FS_CLASS_BITS_MAX.
+ */
+#define FS_CLASS_BITS		"steering_class_bits"
+#define FS_CLASS_BITS_MAX	10
+
+/*
+ * The class of local port @port, or -1 when it has none. Whether the
+ * class has a CPU (online, below nr_cpu_ids) is the caller's question, as
+ * is ip_local_reserved_ports.
+ */
+static inline int fs_port_class(int port, int low, int high,
+				unsigned int bits)
+{
+	if (port < low || port > high || ((port ^ low) & 1))
+		return -1;
+	return (port >> 1) & ((1 << bits) - 1);
+}
+
+/* The default of FS_CLASS_BITS for @ncpu possible CPUs: enough for all. */
+static inline unsigned int fs_class_bits_default(long ncpu)
+{
+	unsigned int bits = 0;
+
+	while (bits < FS_CLASS_BITS_MAX && (1L << bits) < ncpu)
+		bits++;
+	return bits;
+}
+
 /* A port set as a bitmap: bit p of byte p / 8 for port p. */
 #define FS_PORT_BITMAP	(65536 / 8)
 
