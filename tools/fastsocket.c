@@ -8,6 +8,7 @@
  *   fastsocket [OPTIONS] disable [FEATURE...]
  *   fastsocket [OPTIONS] ports [SET]
  *   fastsocket [OPTIONS] reserve [US [QLEN]]
+ *   fastsocket [OPTIONS] nic DEV [--dry-run] [--undo] [--state-dir DIR]
  *   fastsocket run [--ports SET] [--active] [--debug] [--quiet] -- CMD...
  *
  * OPTIONS: -j/--json, -p/--pretty (JSON, indented), -h/--help. -j and
@@ -22,6 +23,7 @@
  * Names, uapi values and the /proc/net/fastsocket parser come from
  * fastsocket.h, shared with libfastsocket.so, the selftests and crr.
  */
+#define _GNU_SOURCE	/* strcasestr() */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -33,6 +35,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "fastsocket.h"
 
@@ -252,6 +257,9 @@ static int cmd_status(int argc, char **argv)
 			if (v)
 				jw_ulong(fs_tunables[i].name, strtoul(v, NULL, 10));
 		}
+		v = sysctl_get(FS_CLASS_BITS, buf, sizeof(buf));
+		if (v)
+			jw_ulong(FS_CLASS_BITS, strtoul(v, NULL, 10));
 		jw_close('}');
 		return EXIT_DONE;
 	}
@@ -273,6 +281,9 @@ static int cmd_status(int argc, char **argv)
 		v = sysctl_get(fs_tunables[i].name, buf, sizeof(buf));
 		printf("%s: %s\n", fs_tunables[i].name, v ? v : "?");
 	}
+	v = sysctl_get(FS_CLASS_BITS, buf, sizeof(buf));
+	if (v)
+		printf("%s: %s\n", FS_CLASS_BITS, v);
 	return EXIT_DONE;
 }
 
@@ -759,6 +770,543 @@ static int cmd_run(int argc, char **argv)
 	return e == ENOENT ? 127 : 126;
 }
 
+/* ----------------------------------------------------------------- nic */
+
+/*
+ * fastsocket nic DEV: lay out a NIC's receive queues for Fastsocket with
+ * the real tools, ethtool(8) and /proc/irq, never by ethtool's ioctls:
+ *
+ *   channels  one RX queue per CPU, as far as the NIC has them (-L)
+ *   irq       the IRQ of queue q affine to CPU q (smp_affinity_list)
+ *   rss       RSS spread evenly over those queues (-X equal), for the
+ *             passive side
+ *   ntuple    ntuple filters on (-K), then for each steering class c one
+ *             masked dst-port rule per IP version to queue c (-N), for the
+ *             active side
+ *
+ * What the NIC cannot do is said, not failed: the software hook (RPS and
+ * net.fastsocket.steering) covers it. Every change is preceded by a line
+ * in the state file that undoes it; --undo runs those lines backwards.
+ */
+
+#define NIC_STEPS	300
+#define NIC_OUT		4096
+
+struct nic_step {
+	const char *what;	/* channels, irq, rss, ntuple, rule */
+	char cmd[192];		/* "ethtool ..." or "write PATH VALUE" */
+	char undo[192];		/* its state line; "" when none is needed */
+	const char *status;	/* planned, done, skipped, cannot, failed */
+	char detail[256];
+};
+
+static struct nic_step nic_steps[NIC_STEPS];
+static int nic_nsteps;
+
+static struct nic_step *nic_step(const char *what, const char *status)
+{
+	struct nic_step *s;
+
+	if (nic_nsteps == NIC_STEPS)
+		return NULL;
+	s = &nic_steps[nic_nsteps++];
+	memset(s, 0, sizeof(*s));
+	s->what = what;
+	s->status = status;
+	return s;
+}
+
+/*
+ * Run @cmd, words separated by single spaces (no quoting: none of ours
+ * needs it), with stdout and stderr into @out. Returns its exit status,
+ * or 127 when it could not be started.
+ */
+static int nic_exec(const char *cmd, char *out, size_t len)
+{
+	char buf[192], *argv[24], *save = NULL, *w;
+	int pfd[2], st, n = 0;
+	size_t got = 0;
+	ssize_t r;
+	pid_t pid;
+
+	snprintf(buf, sizeof(buf), "%s", cmd);
+	for (w = strtok_r(buf, " ", &save); w && n < 23;
+	     w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	argv[n] = NULL;
+	*out = '\0';
+	if (!n || pipe(pfd))
+		return 127;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return 127;
+	}
+	if (!pid) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (got + 1 < len &&
+	       (r = read(pfd[0], out + got, len - 1 - got)) > 0)
+		got += (size_t)r;
+	out[got] = '\0';
+	close(pfd[0]);
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+		return 127;
+	return WEXITSTATUS(st);
+}
+
+/* Carry out one "ethtool ..." or "write PATH VALUE" line. */
+static int nic_do(const char *cmd, char *out, size_t len)
+{
+	char path[128], val[64];
+	int e;
+
+	if (strncmp(cmd, "write ", 6))
+		return nic_exec(cmd, out, len);
+	if (sscanf(cmd + 6, "%127s %63s", path, val) != 2) {
+		snprintf(out, len, "malformed line");
+		return 1;
+	}
+	e = fs_write_file(path, val);
+	snprintf(out, len, "%s", e ? strerror(-e) : "");
+	return e ? 1 : 0;
+}
+
+/* The number after "@key" in the @section of ethtool output @text. */
+static long nic_field(const char *text, const char *section, const char *key)
+{
+	const char *p = strstr(text, section);
+	size_t klen = strlen(key);
+
+	if (!p)
+		return -1;
+	/* the first @key line after the section's title is in it */
+	for (p = strchr(p, '\n'); p; p = strchr(p, '\n')) {
+		p++;
+		if (!strncmp(p, key, klen)) {
+			p += klen;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			/* "n/a" counts as none */
+			return *p >= '0' && *p <= '9' ? strtol(p, NULL, 10) : 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Whether /proc/interrupts action @name is an RX queue IRQ of @dev:
+ * "DEV-...rx..." (or "DRIVER-DEV-..."), or "@virtio-input.N" for a
+ * virtio-net device whose virtio name is @virtio.
+ */
+static bool nic_irq_of(const char *name, const char *dev, const char *virtio)
+{
+	const char *p = strstr(name, dev);
+	size_t n = strlen(dev);
+
+	if (*virtio && !strncmp(name, virtio, strlen(virtio)) &&
+	    !strncmp(name + strlen(virtio), "-input.", 7))
+		return true;
+	if (!p || (p != name && p[-1] != '-') || p[n] != '-')
+		return false;
+	return strcasestr(p + n, "rx") != NULL;
+}
+
+/*
+ * Plan the IRQ affinities: the RX IRQs of @dev, in /proc/interrupts
+ * order, to CPU 0, 1, ... in turn. Returns how many it found.
+ */
+static int nic_plan_irqs(const char *dev, int ncpu)
+{
+	char line[1024], *save, *w, *last, old[64], path[64], cpu[16];
+	char virtio[32];
+	ssize_t n;
+	int irq, found = 0;
+	struct nic_step *s;
+	FILE *f;
+
+	/* a virtio-net device's queues are named after its virtio device */
+	snprintf(path, sizeof(path), "/sys/class/net/%s/device", dev);
+	n = readlink(path, line, sizeof(line) - 1);
+	line[n > 0 ? n : 0] = '\0';
+	w = strrchr(line, '/');
+	snprintf(virtio, sizeof(virtio), "%s",
+		 w && !strncmp(w + 1, "virtio", 6) ? w + 1 : "");
+	f = fopen("/proc/interrupts", "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " %d:", &irq) != 1)
+			continue;
+		last = NULL;
+		save = NULL;
+		for (w = strtok_r(line, " \t\n", &save); w;
+		     w = strtok_r(NULL, " \t\n", &save))
+			last = w;
+		if (!last || !nic_irq_of(last, dev, virtio))
+			continue;
+		snprintf(path, sizeof(path), "/proc/irq/%d/smp_affinity_list",
+			 irq);
+		if (fs_read_file(path, old, sizeof(old)))
+			continue;
+		snprintf(cpu, sizeof(cpu), "%d", found % ncpu);
+		s = nic_step("irq", strcmp(old, cpu) ? "planned" : "skipped");
+		if (!s)
+			break;
+		snprintf(s->cmd, sizeof(s->cmd), "write %s %s", path, cpu);
+		snprintf(s->undo, sizeof(s->undo), "write %s %s", path, old);
+		snprintf(s->detail, sizeof(s->detail), "%s to CPU %s", last,
+			 cpu);
+		found++;
+	}
+	fclose(f);
+	return found;
+}
+
+/* @cmd as a shell command: "write PATH VALUE" is "echo VALUE > PATH". */
+static const char *nic_shell(const char *cmd, char *buf, size_t len)
+{
+	char path[128], val[64];
+
+	if (strncmp(cmd, "write ", 6) ||
+	    sscanf(cmd + 6, "%127s %63s", path, val) != 2)
+		return cmd;
+	snprintf(buf, len, "echo %s > %s", val, path);
+	return buf;
+}
+
+static void nic_print(const char *dev, bool dry, int ncpu, unsigned int bits,
+		      int low, int high, bool hook)
+{
+	char sh[256];
+	int i;
+
+	if (json) {
+		jw_open(NULL, '{');
+		jw_string("dev", dev);
+		jw_bool("dry_run", dry);
+		jw_ulong("cpus", (unsigned long)ncpu);
+		jw_ulong("class_bits", bits);
+		jw_ulong("port_low", (unsigned long)low);
+		jw_ulong("port_high", (unsigned long)high);
+		jw_open("steps", '[');
+		for (i = 0; i < nic_nsteps; i++) {
+			jw_open(NULL, '{');
+			jw_string("what", nic_steps[i].what);
+			jw_string("command", nic_shell(nic_steps[i].cmd, sh,
+							sizeof(sh)));
+			jw_string("status", nic_steps[i].status);
+			jw_string("detail", nic_steps[i].detail);
+			jw_close('}');
+		}
+		jw_close(']');
+		jw_bool("software_hook", hook);
+		jw_close('}');
+		return;
+	}
+	for (i = 0; i < nic_nsteps; i++) {
+		const struct nic_step *s = &nic_steps[i];
+
+		if (dry && !strcmp(s->status, "planned"))
+			printf("%s\n", nic_shell(s->cmd, sh, sizeof(sh)));
+		else if (dry)
+			printf("# %s: %s%s%s\n", s->what, s->status,
+			       *s->detail ? ": " : "", s->detail);
+		else
+			printf("%-8s %-8s %s%s%s\n", s->status, s->what,
+			       nic_shell(s->cmd, sh, sizeof(sh)),
+			       *s->cmd && *s->detail ? " # " : "", s->detail);
+	}
+	if (hook)
+		printf("%ssoftware steering covers what the NIC does not: RPS on %s's queues and net.fastsocket.steering=1\n",
+		       dry ? "# " : "", dev);
+}
+
+/* Undo what the state file @path says, last change first. */
+static int nic_undo(const char *dev, const char *path)
+{
+	char lines[NIC_STEPS][192], out[NIC_OUT];
+	int n = 0, i, bad = 0;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f) {
+		err("nic %s: nothing to undo (%s: %s)", dev, path,
+		    strerror(errno));
+		return EXIT_USAGE;
+	}
+	while (n < NIC_STEPS && fgets(lines[n], sizeof(lines[n]), f)) {
+		lines[n][strcspn(lines[n], "\n")] = '\0';
+		if (lines[n][0] && lines[n][0] != '#')
+			n++;
+	}
+	fclose(f);
+	for (i = n - 1; i >= 0; i--) {
+		struct nic_step *s = nic_step("undo", "done");
+		int rc = nic_do(lines[i], out, sizeof(out));
+
+		if (!s)
+			break;
+		snprintf(s->cmd, sizeof(s->cmd), "%s", lines[i]);
+		if (rc) {
+			s->status = "failed";
+			snprintf(s->detail, sizeof(s->detail), "%.200s", out);
+			s->detail[strcspn(s->detail, "\n")] = '\0';
+			bad++;
+		}
+	}
+	if (bad) {
+		err("nic %s: %d undo step(s) failed; state kept in %s", dev, bad,
+		    path);
+	} else if (unlink(path)) {
+		err("nic %s: %s: %s", dev, path, strerror(errno));
+		bad++;
+	}
+	return bad ? EXIT_REFUSED : EXIT_DONE;
+}
+
+static int cmd_nic(int argc, char **argv)
+{
+	const char *dev = NULL, *dir = getenv("FASTSOCKET_STATE_DIR");
+	char out[NIC_OUT], path[PATH_MAX], buf[64];
+	bool dry = false, undo = false, hook = false;
+	long max_comb, max_rx, cur, q;
+	int i, ncpu, low, high, bad = 0, classes, rc;
+	unsigned int bits;
+	struct nic_step *s;
+	FILE *state = NULL;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--dry-run"))
+			dry = true;
+		else if (!strcmp(argv[i], "--undo"))
+			undo = true;
+		else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc)
+			dir = argv[++i];
+		else if (argv[i][0] == '-' || dev) {
+			err("nic: unexpected '%s' (fastsocket nic DEV [--dry-run] [--undo] [--state-dir DIR])",
+			    argv[i]);
+			return EXIT_USAGE;
+		} else
+			dev = argv[i];
+	}
+	if (!dev || !*dev || strlen(dev) >= 16 || strchr(dev, '/') ||
+	    strchr(dev, ' ')) {
+		err("nic: which device? (fastsocket nic DEV [--dry-run] [--undo])");
+		return EXIT_USAGE;
+	}
+	if (!if_nametoindex(dev)) {
+		err("nic: no network device '%s' in this namespace", dev);
+		return EXIT_USAGE;
+	}
+	if (!dir || !*dir)
+		dir = "/var/lib/fastsocket";
+	snprintf(path, sizeof(path), "%s/nic-%s.state", dir, dev);
+	if (nic_exec("ethtool --version", out, sizeof(out))) {
+		err("nic: ethtool not found (apt-get install ethtool)");
+		return EXIT_ABSENT;
+	}
+	if (undo) {
+		if (dry) {
+			err("nic: --undo and --dry-run do not go together");
+			return EXIT_USAGE;
+		}
+		rc = nic_undo(dev, path);
+		if (rc != EXIT_USAGE)
+			nic_print(dev, false, 0, 0, 0, 0, false);
+		return rc;
+	}
+	if (!dry && !access(path, F_OK)) {
+		err("nic %s: already set up (%s); run fastsocket nic %s --undo first",
+		    dev, path, dev);
+		return EXIT_USAGE;
+	}
+
+	ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (fs_sysctl_read(FS_CLASS_BITS, buf, sizeof(buf)) == 0)
+		bits = (unsigned int)strtoul(buf, NULL, 10);
+	else
+		bits = fs_class_bits_default(sysconf(_SC_NPROCESSORS_CONF));
+	if (fs_read_file("/proc/sys/net/ipv4/ip_local_port_range", buf,
+			 sizeof(buf)) || sscanf(buf, "%d %d", &low, &high) != 2) {
+		err("nic: cannot read net.ipv4.ip_local_port_range");
+		return EXIT_REFUSED;
+	}
+
+	/* channels: one RX queue per CPU, as far as the NIC goes */
+	q = 0;
+	if (nic_exec((snprintf(buf, sizeof(buf), "ethtool -l %s", dev), buf),
+		     out, sizeof(out))) {
+		s = nic_step("channels", "cannot");
+		snprintf(s->detail, sizeof(s->detail),
+			 "the driver does not report its queues (ethtool -l)");
+	} else {
+		const char *kind = "combined";
+
+		max_comb = nic_field(out, "maximums:", "Combined:");
+		max_rx = nic_field(out, "maximums:", "RX:");
+		cur = nic_field(out, "Current hardware settings:", "Combined:");
+		if (max_comb <= 0) {
+			kind = "rx";
+			max_comb = max_rx;
+			cur = nic_field(out, "Current hardware settings:",
+					"RX:");
+		}
+		q = max_comb < ncpu ? max_comb : ncpu;
+		s = nic_step("channels", "planned");
+		if (q <= 0) {
+			s->status = "cannot";
+			q = 0;
+			snprintf(s->detail, sizeof(s->detail),
+				 "no RX or combined channels to set");
+		} else {
+			snprintf(s->cmd, sizeof(s->cmd), "ethtool -L %s %s %ld",
+				 dev, kind, q);
+			snprintf(s->undo, sizeof(s->undo),
+				 "ethtool -L %s %s %ld", dev, kind, cur);
+			snprintf(s->detail, sizeof(s->detail),
+				 "%ld %s queue(s) for %d CPU(s), NIC maximum %ld",
+				 q, kind, ncpu, max_comb);
+			if (cur == q)
+				s->status = "skipped";
+			if (q < ncpu)
+				hook = true;
+		}
+	}
+
+	/* irq: queue q's interrupt on CPU q */
+	if (!nic_plan_irqs(dev, ncpu)) {
+		s = nic_step("irq", "cannot");
+		snprintf(s->detail, sizeof(s->detail),
+			 "no RX interrupt named after %s in /proc/interrupts; set smp_affinity_list by hand",
+			 dev);
+		hook = true;
+	}
+
+	/* rss: spread over the queues, for the passive side */
+	s = nic_step("rss", "planned");
+	if (q == 1) {
+		s->status = "skipped";
+		snprintf(s->detail, sizeof(s->detail),
+			 "one queue: nothing to spread over");
+	} else if (q > 1) {
+		snprintf(s->cmd, sizeof(s->cmd), "ethtool -X %s equal %ld",
+			 dev, q);
+		snprintf(s->undo, sizeof(s->undo), "ethtool -X %s default",
+			 dev);
+	} else {
+		s->status = "cannot";
+		snprintf(s->detail, sizeof(s->detail), "no queues to spread over");
+	}
+
+	/* ntuple: one masked dst-port rule per class and IP version */
+	classes = 1 << bits;
+	if (classes > q)
+		classes = (int)q;
+	if (nic_exec((snprintf(buf, sizeof(buf), "ethtool -k %s", dev), buf),
+		     out, sizeof(out)) || !strstr(out, "ntuple-filters:")) {
+		s = nic_step("ntuple", "cannot");
+		snprintf(s->detail, sizeof(s->detail),
+			 "the driver reports no ntuple-filters feature");
+		classes = 0;
+	} else if (strstr(out, "ntuple-filters: off [fixed]")) {
+		s = nic_step("ntuple", "cannot");
+		snprintf(s->detail, sizeof(s->detail),
+			 "ntuple filters: off [fixed] in this driver");
+		classes = 0;
+	} else if (low < 32768) {
+		s = nic_step("ntuple", "cannot");
+		snprintf(s->detail, sizeof(s->detail),
+			 "ip_local_port_range starts at %d, below 32768: a masked rule would catch listening ports",
+			 low);
+		classes = 0;
+	} else if (strstr(out, "ntuple-filters: off")) {
+		s = nic_step("ntuple", "planned");
+		snprintf(s->cmd, sizeof(s->cmd), "ethtool -K %s ntuple on", dev);
+		snprintf(s->undo, sizeof(s->undo), "ethtool -K %s ntuple off",
+			 dev);
+	}
+	if (!classes)
+		hook = true;
+	for (i = 0; i < classes * 2; i++) {
+		/* ethtool's "m" marks the bits to ignore */
+		unsigned int care = 0x8000 | ((1U << bits) - 1) << 1 | 1;
+		unsigned int want = 0x8000 | (unsigned int)(i / 2) << 1 |
+				    (low & 1);
+
+		s = nic_step("rule", "planned");
+		if (!s)
+			break;
+		snprintf(s->cmd, sizeof(s->cmd),
+			 "ethtool -N %s flow-type %s dst-port %u m 0x%x action %d",
+			 dev, i % 2 ? "tcp6" : "tcp4", want, ~care & 0xffff,
+			 i / 2);
+		snprintf(s->detail, sizeof(s->detail),
+			 "class %d: ports >= 32768 with (port >> 1) & %u == %d",
+			 i / 2, (1U << bits) - 1, i / 2);
+	}
+
+	if (!dry) {
+		if (mkdir(dir, 0755) && errno != EEXIST) {
+			err("nic: %s: %s", dir, strerror(errno));
+			return EXIT_REFUSED;
+		}
+		state = fopen(path, "wxe");
+		if (!state) {
+			err("nic: %s: %s", path, strerror(errno));
+			return EXIT_REFUSED;
+		}
+		fprintf(state, "# fastsocket nic %s: what undoes each change, oldest first\n",
+			dev);
+		fflush(state);
+	}
+	for (i = 0; !dry && i < nic_nsteps; i++) {
+		s = &nic_steps[i];
+		if (strcmp(s->status, "planned"))
+			continue;
+		if (*s->undo) {
+			fprintf(state, "%s\n", s->undo);
+			fflush(state);
+			fsync(fileno(state));
+		}
+		if (nic_do(s->cmd, out, sizeof(out))) {
+			s->status = "failed";
+			out[strcspn(out, "\n")] = '\0';
+			snprintf(s->detail, sizeof(s->detail), "%.200s", out);
+			bad++;
+			if (!strcmp(s->what, "rule"))
+				hook = true;
+			continue;
+		}
+		s->status = "done";
+		if (!strcmp(s->what, "rule")) {
+			unsigned int id;
+			const char *p = strstr(out, "rule with ID ");
+
+			if (p && sscanf(p, "rule with ID %u", &id) == 1) {
+				fprintf(state, "ethtool -N %s delete %u\n", dev,
+					id);
+				fflush(state);
+				fsync(fileno(state));
+			}
+		}
+	}
+	if (state)
+		fclose(state);
+	nic_print(dev, dry, ncpu, bits, low, high, hook);
+	if (bad)
+		err("nic %s: %d step(s) failed; fastsocket nic %s --undo puts back what was done",
+		    dev, bad, dev);
+	return bad ? EXIT_REFUSED : EXIT_DONE;
+}
+
 static int cmd_enable(int argc, char **argv)
 {
 	return cmd_switch(true, argc, argv);
@@ -783,6 +1331,7 @@ static const struct command {
 	{ "disable", cmd_disable, "disable [FEATURE...]" },
 	{ "ports", cmd_ports, "ports [SET]" },
 	{ "reserve", cmd_reserve, "reserve [US [QLEN]]" },
+	{ "nic", cmd_nic, "nic DEV [--dry-run] [--undo] [--state-dir DIR]" },
 	{ "run", cmd_run,
 	  "run [--ports SET] [--active] [--debug] [--quiet] [--] CMD [ARG...]" },
 	{ "help", cmd_help, "help" },

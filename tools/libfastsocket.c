@@ -13,7 +13,9 @@
  *   FASTSOCKET=0              pass everything through
  *   FASTSOCKET_PORTS=SET      only listeners bound to these local ports
  *                             (80,443,8000-8100: net.fastsocket.ports syntax)
- *   FASTSOCKET_ACTIVE=1       interpose connect() too (nothing to do yet)
+ *   FASTSOCKET_ACTIVE=1       also set TCP_FASTSOCKET_ON on TCP sockets
+ *                             before connect(), for receive steering
+ *                             (FASTSOCKET_PORTS names listeners only)
  *   FASTSOCKET_DEBUG=1        log every decision to stderr
  *   FASTSOCKET_QUIET=1        no warnings
  *
@@ -102,7 +104,6 @@ static struct {
  */
 static int fsl_warned;		/* the "runs without Fastsocket" warning */
 static int fsl_no_option;	/* kernel without TCP_FASTSOCKET: stop */
-static int fsl_connect_said;	/* the FASTSOCKET_ACTIVE note was logged */
 
 /* ------------------------------------------------------------ messages */
 
@@ -334,14 +335,22 @@ static void check_module(void)
 	l_emit(&l);
 }
 
+/* What fsl_enable() is asked to enable. */
+enum fsl_kind {
+	FSL_LISTEN,	/* a socket about to listen() */
+	FSL_INHERITED,	/* a socket that must already be listening */
+	FSL_ACTIVE,	/* a socket about to connect() */
+};
+
 /*
  * Turn TCP_FASTSOCKET_ON on socket @fd if it is a TCP socket this
  * process's configuration covers. @who names the caller for messages;
- * @inherited: the socket must already be listening (SO_ACCEPTCONN).
+ * @kind says what the socket is for: FASTSOCKET_PORTS filters listeners
+ * only, and an inherited socket must be listening (SO_ACCEPTCONN).
  * Returns true when it changed the option (from TCP_FASTSOCKET_DEFAULT).
  * Clobbers errno: the callers restore it.
  */
-static bool fsl_enable(int fd, const char *who, bool inherited)
+static bool fsl_enable(int fd, const char *who, enum fsl_kind kind)
 {
 	bool changed = false;
 	int family, type, proto, listening, mode, port = -1;
@@ -379,7 +388,7 @@ static bool fsl_enable(int fd, const char *who, bool inherited)
 		return false;
 	}
 	port = fs_local_port(fd);
-	if (inherited &&
+	if (kind == FSL_INHERITED &&
 	    (get_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening) || !listening)) {
 		debug_sock(who, fd, family, port, "not listening, untouched");
 		return false;
@@ -388,7 +397,7 @@ static bool fsl_enable(int fd, const char *who, bool inherited)
 	 * An unbound socket gets its port inside listen(), after us: it
 	 * reads as port 0 here, so only a set that names 0 covers it.
 	 */
-	if (!port_wanted(port)) {
+	if (kind != FSL_ACTIVE && !port_wanted(port)) {
 		debug_sock(who, fd, family, port,
 			   "port not in FASTSOCKET_PORTS, untouched");
 		return false;
@@ -452,7 +461,7 @@ static void enable_systemd(void)
 		return;
 	}
 	for (i = 0; i < n; i++)
-		fsl_enable((int)(3 + i), "LISTEN_FDS", true);
+		fsl_enable((int)(3 + i), "LISTEN_FDS", FSL_INHERITED);
 }
 
 /*
@@ -483,7 +492,7 @@ static void enable_nginx(void)
 			}
 			return;
 		}
-		fsl_enable((int)fd, "NGINX", true);
+		fsl_enable((int)fd, "NGINX", FSL_INHERITED);
 	}
 }
 
@@ -594,6 +603,30 @@ static int next_listen(int fd, int backlog)
 }
 
 /*
+ * The real call failed after fsl_enable() set TCP_FASTSOCKET_ON on @fd:
+ * put the option back to TCP_FASTSOCKET_DEFAULT, keeping errno.
+ */
+static void put_back(int fd, const char *who)
+{
+	int saved = errno, mode = TCP_FASTSOCKET_DEFAULT;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode, sizeof(mode));
+	if (cfg.debug) {
+		struct fsl_line l;
+
+		l_start(&l);
+		l_str(&l, who);
+		l_str(&l, "(fd ");
+		l_int(&l, fd);
+		l_str(&l, ") failed (");
+		l_errno(&l, saved);
+		l_str(&l, "): TCP_FASTSOCKET put back");
+		l_emit(&l);
+	}
+	errno = saved;
+}
+
+/*
  * The option goes on before the real listen(), so that the kernel attaches
  * the local queues before the listener is hashed. Should listen() then
  * fail (a connected socket, say), the option is put back as it was: a
@@ -601,56 +634,51 @@ static int next_listen(int fd, int backlog)
  */
 FSL_EXPORT int listen(int fd, int backlog)
 {
-	int saved = errno, ret, mode = TCP_FASTSOCKET_DEFAULT;
+	int saved = errno, ret;
 	bool changed;
 
 	if (!fsl_ready())
 		return (int)syscall(SYS_listen, fd, backlog);
 	if (cfg.off || __atomic_load_n(&fsl_no_option, __ATOMIC_RELAXED))
 		return next_listen(fd, backlog);
-	changed = fsl_enable(fd, "listen", false);
+	changed = fsl_enable(fd, "listen", FSL_LISTEN);
 	errno = saved;
 	ret = next_listen(fd, backlog);
-	if (ret && changed) {
-		saved = errno;
-		setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode, sizeof(mode));
-		if (cfg.debug) {
-			struct fsl_line l;
-
-			l_start(&l);
-			l_str(&l, "listen(fd ");
-			l_int(&l, fd);
-			l_str(&l, ") failed (");
-			l_errno(&l, saved);
-			l_str(&l, "): TCP_FASTSOCKET put back");
-			l_emit(&l);
-		}
-		errno = saved;
-	}
+	if (ret && changed)
+		put_back(fd, "listen");
 	return ret;
 }
 
-/*
- * connect() is exported so that FASTSOCKET_ACTIVE can reach it; without
- * FASTSOCKET_ACTIVE it is a bare pass-through. Active-side steering is
- * not in this kernel yet, so FASTSOCKET_ACTIVE only notes that once
- * under FASTSOCKET_DEBUG and sets nothing on the socket.
- */
-FSL_EXPORT int connect(int fd, FSL_SOCKADDR_ARG addr, socklen_t len)
+static int next_connect(int fd, FSL_SOCKADDR_ARG addr, socklen_t len)
 {
-	struct fsl_line l;
-
-	if (!fsl_ready())
-		return (int)syscall(SYS_connect, fd, FSL_SOCKADDR_PTR(addr), len);
-	if (cfg.active && cfg.debug && !cfg.off &&
-	    !__atomic_exchange_n(&fsl_connect_said, 1, __ATOMIC_RELAXED)) {
-		l_start(&l);
-		l_str(&l, "connect(fd ");
-		l_int(&l, fd);
-		l_str(&l, "): FASTSOCKET_ACTIVE: active steering is not available in this kernel yet, connect() passed through (said once)");
-		l_emit(&l);
-	}
 	if (real_connect)
 		return real_connect(fd, addr, len);
 	return (int)syscall(SYS_connect, fd, FSL_SOCKADDR_PTR(addr), len);
+}
+
+/*
+ * Under FASTSOCKET_ACTIVE, TCP_FASTSOCKET_ON goes on before the real
+ * connect(), so that the kernel takes the source port from the connecting
+ * CPU's steering class when net.fastsocket.steering is on (and ignores
+ * the option otherwise). A connect() that failed, rather than one still
+ * in progress, gets the option put back. Without FASTSOCKET_ACTIVE,
+ * connect() is a bare pass-through.
+ */
+FSL_EXPORT int connect(int fd, FSL_SOCKADDR_ARG addr, socklen_t len)
+{
+	int saved = errno, ret;
+	bool changed;
+
+	if (!fsl_ready())
+		return (int)syscall(SYS_connect, fd, FSL_SOCKADDR_PTR(addr), len);
+	if (!cfg.active || cfg.off ||
+	    __atomic_load_n(&fsl_no_option, __ATOMIC_RELAXED))
+		return next_connect(fd, addr, len);
+	changed = fsl_enable(fd, "connect", FSL_ACTIVE);
+	errno = saved;
+	ret = next_connect(fd, addr, len);
+	if (ret && changed && errno != EINPROGRESS && errno != EINTR &&
+	    errno != EALREADY)
+		put_back(fd, "connect");
+	return ret;
 }

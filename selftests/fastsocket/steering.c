@@ -10,6 +10,7 @@
  * each connected socket is the connecting CPU. The control, in the same
  * test, is the same loop with steering off: about 1/N of them.
  */
+#include <limits.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <signal.h>
@@ -387,4 +388,114 @@ TEST_F(steer, bad_class_bits_rejected)
 	EXPECT_EQ(FS_CLASS_BITS_MAX, fs_sysctl_int(FS_CLASS_BITS));
 }
 
-TEST_HARNESS_MAIN
+/*
+ * The client of preload_active_is_steered, run under libfastsocket.so:
+ * "--client ADDR PORT NCPU BITS". It sets nothing itself. Prints how many
+ * connections had SO_INCOMING_CPU, and their port's class, equal to the
+ * connecting CPU.
+ */
+static int client_main(char **argv)
+{
+	FIXTURE_DATA(steer) self = { 0 };
+	int cpu, i, lport = -1, in = -1, low, high, local = 0, classed = 0;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&self.dst;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&self.dst;
+
+	if (inet_pton(AF_INET, argv[0], &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(atoi(argv[1]));
+		self.dlen = sizeof(*a4);
+	} else if (inet_pton(AF_INET6, argv[0], &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(atoi(argv[1]));
+		self.dlen = sizeof(*a6);
+	} else {
+		return 2;
+	}
+	self.ncpu = atoi(argv[2]);
+	self.bits = atoi(argv[3]);
+	if (port_range(&low, &high))
+		return 2;
+	for (cpu = 0; cpu < self.ncpu; cpu++) {
+		if (pin_to(cpu))
+			return 2;
+		for (i = 0; i < PER_CPU; i++) {
+			if (one_conn(&self, -1, NULL, &lport, &in))
+				return 1;
+			local += in == cpu;
+			classed += fs_port_class(lport, low, high,
+						 self.bits) == cpu;
+		}
+	}
+	printf("local %d classed %d\n", local, classed);
+	return 0;
+}
+
+/* libfastsocket.so: build/selftests/fastsocket/X -> build/tools/ */
+static int preload_lib(char *path, size_t len)
+{
+	const char *env = getenv("FS_PRELOAD_LIB");
+	char self_exe[PATH_MAX], buf[PATH_MAX + 32], *slash;
+	ssize_t n;
+
+	if (env) {
+		snprintf(buf, sizeof(buf), "%s", env);
+	} else {
+		n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+		if (n < 0)
+			return -errno;
+		self_exe[n] = '\0';
+		slash = strrchr(self_exe, '/');
+		if (!slash)
+			return -ENOENT;
+		*slash = '\0';
+		snprintf(buf, sizeof(buf), "%s/../../tools/libfastsocket.so",
+			 self_exe);
+	}
+	if (!realpath(buf, path) || strlen(path) >= len)
+		return -ENOENT;
+	return access(path, R_OK) ? -errno : 0;
+}
+
+/*
+ * An unmodified client under libfastsocket.so with FASTSOCKET_ACTIVE=1 is
+ * steered like one that sets TCP_FASTSOCKET_ON itself.
+ */
+TEST_F(steer, preload_active_is_steered)
+{
+	char lib[PATH_MAX], cmd[PATH_MAX * 2 + 128], addr[64], line[64];
+	long cls = stat_total("connect_class");
+	int n = self->ncpu * PER_CPU, local = -1, classed = -1, port;
+	FILE *f;
+
+	ASSERT_EQ(0, preload_lib(lib, sizeof(lib)));
+	if (self->dst.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6,
+			  &((struct sockaddr_in6 *)&self->dst)->sin6_addr,
+			  addr, sizeof(addr));
+		port = ntohs(((struct sockaddr_in6 *)&self->dst)->sin6_port);
+	} else {
+		inet_ntop(AF_INET,
+			  &((struct sockaddr_in *)&self->dst)->sin_addr,
+			  addr, sizeof(addr));
+		port = ntohs(((struct sockaddr_in *)&self->dst)->sin_port);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "LD_PRELOAD=%s FASTSOCKET_ACTIVE=1 /proc/%d/exe --client %s %d %d %u",
+		 lib, getpid(), addr, port, self->ncpu, self->bits);
+	f = popen(cmd, "r");
+	ASSERT_NE(NULL, f);
+	if (fgets(line, sizeof(line), f))
+		sscanf(line, "local %d classed %d", &local, &classed);
+	ASSERT_EQ(0, pclose(f));
+	EXPECT_EQ(n, local);
+	EXPECT_EQ(n, classed);
+	EXPECT_EQ(cls + n, stat_total("connect_class"));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 6 && !strcmp(argv[1], "--client"))
+		return client_main(argv + 2);
+	return test_harness_run(argc, argv);
+}

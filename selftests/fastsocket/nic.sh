@@ -1,0 +1,116 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# fastsocket nic DEV against a veth device with four RX queues, in a
+# network namespace of its own: --dry-run prints the exact commands and
+# changes nothing; applying sets one RX queue per CPU with ethtool, says
+# what the device cannot do (no ntuple filters, no IRQs) and leaves it to
+# the software hook; a second run is refused; --undo puts the queues back
+# and removes the state; -j parses; bad arguments get exit 2 and change
+# nothing.
+#
+# Exit status as kselftest: 0 pass, 1 fail, 4 skip.
+set -u
+
+ksft_skip=4
+cli=${FS_CLI:-$(cd "$(dirname "$0")/../../.." && pwd)/build/tools/fastsocket}
+py=/usr/bin/python3
+
+if [ ! -x "$cli" ]; then
+	echo "FAIL: no fastsocket CLI at $cli (make tools)"
+	exit 1
+fi
+if ! command -v ethtool >/dev/null; then
+	echo "FAIL: ethtool is not installed (tools/deps.sh installs it)"
+	exit 1
+fi
+if [ -z "${FS_NIC_NETNS:-}" ]; then
+	FS_NIC_NETNS=1 exec unshare -n "$0" "$@"
+fi
+ip link set lo up
+
+failures=0
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+ok() { echo "ok: $*"; }
+
+state=$(mktemp -d /tmp/nic-state.XXXXXX)
+trap 'rm -rf "$state"' EXIT
+dev=fsn0
+ncpu=$(nproc)
+ip link add $dev numrxqueues 4 numtxqueues 4 type veth peer name fsn1 \
+	numrxqueues 4 numtxqueues 4 || { echo "FAIL: cannot create veth"; exit 1; }
+ip link set $dev up
+
+rx_now() { ethtool -l $dev | sed -n '/Current/,$p' | awk '/^RX:/ { print $2 }'; }
+rx0=$(rx_now)
+want=$((ncpu < 4 ? ncpu : 4))
+echo "veth $dev: RX queues now $rx0, want $want for $ncpu CPUs"
+
+# --dry-run: the exact commands, nothing changed, no state
+out=$("$cli" nic $dev --dry-run --state-dir "$state") || fail "dry-run exit $?"
+grep -qx "ethtool -L $dev rx $want" <<<"$out" || fail "dry-run: no 'ethtool -L $dev rx $want' in: $out"
+grep -q "^# ntuple: cannot" <<<"$out" || fail "dry-run: ntuple not said impossible: $out"
+grep -q "software steering covers" <<<"$out" || fail "dry-run: no word on the software hook: $out"
+[ "$(rx_now)" = "$rx0" ] || fail "dry-run changed the queues"
+[ -z "$(ls "$state")" ] || fail "dry-run wrote state"
+ok "dry-run"
+
+# -j --dry-run: JSON with every step
+out=$("$cli" -j nic $dev --dry-run --state-dir "$state") || fail "-j dry-run exit $?"
+$py -c '
+import json, sys
+j = json.loads(sys.argv[1])
+steps = {s["what"]: s for s in j["steps"]}
+assert j["dev"] == sys.argv[2] and j["dry_run"] is True, j
+assert steps["channels"]["command"] == "ethtool -L %s rx %s" % (sys.argv[2], sys.argv[3]), steps
+assert steps["channels"]["status"] == "planned", steps
+assert steps["ntuple"]["status"] == "cannot", steps
+assert j["software_hook"] is True, j
+' "$out" $dev $want || fail "-j dry-run: $out"
+ok "-j dry-run"
+
+# apply
+if [ "$rx0" != "$want" ]; then
+	out=$("$cli" nic $dev --state-dir "$state") || fail "apply exit $?: $out"
+	echo "$out"
+	[ "$(rx_now)" = "$want" ] || fail "apply: RX queues $(rx_now), want $want"
+	grep -q "^done *channels" <<<"$out" || fail "apply: channels not done: $out"
+	[ -f "$state/nic-$dev.state" ] || fail "apply: no state file"
+	grep -qx "ethtool -L $dev rx $rx0" "$state/nic-$dev.state" ||
+		fail "state does not undo the channels: $(cat "$state/nic-$dev.state")"
+	ok "apply"
+
+	out=$("$cli" nic $dev --state-dir "$state" 2>&1)
+	[ $? = 2 ] || fail "second apply: exit not 2"
+	grep -q "already set up" <<<"$out" || fail "second apply: no clear message: $out"
+	ok "second apply refused"
+
+	out=$("$cli" nic $dev --undo --state-dir "$state") || fail "undo exit $?: $out"
+	[ "$(rx_now)" = "$rx0" ] || fail "undo: RX queues $(rx_now), want $rx0"
+	[ ! -e "$state/nic-$dev.state" ] || fail "undo left the state file"
+	ok "undo"
+else
+	echo "note: the veth already has $want RX queues; apply not exercised"
+fi
+
+# nothing to undo, bad arguments: exit 2, nothing changed
+"$cli" nic $dev --undo --state-dir "$state" 2>/dev/null
+[ $? = 2 ] || fail "undo without state: exit not 2"
+for args in "" "nosuchdev0" "$dev --bogus" "$dev extra" "$dev --undo --dry-run"; do
+	# shellcheck disable=SC2086
+	"$cli" nic $args --state-dir "$state" >/dev/null 2>&1
+	[ $? = 2 ] || fail "nic $args: exit not 2"
+done
+[ "$(rx_now)" = "$rx0" ] || fail "bad arguments changed the queues"
+[ -z "$(ls "$state")" ] || fail "bad arguments wrote state"
+ok "bad arguments"
+
+if [ $failures -gt 0 ]; then
+	echo "$failures failure(s)"
+	exit 1
+fi
+echo "all nic checks passed"
+exit 0
