@@ -55,8 +55,13 @@
 # The module, when loaded, stays loaded, every switch 0 but what the row
 # arms. crr's server runs under taskset on the server CPUs; nginx (W
 # workers, unpinned within them) likewise, on $saddr:PORT; HAProxy (W
-# threads) on $saddr:PORT in front of an nginx on 127.0.0.1:PORT+1 of
-# the server netns, both armed when the row says so (ports PORT-PORT+1).
+# threads) on $saddr:PORT in front of an nginx on 10.78.0.2:PORT+1
+# (fd78::2) in a third netns, fsp-bak, behind a second veth pair (vb-srv
+# in the server netns, RPS over the server CPUs, as the NIC's RSS for the
+# backend's replies; vb-bak, RPS over the client CPUs), that nginx on the
+# client CPUs; the server side armed when the row says so (ports
+# PORT-PORT+1). "haproxy active" runs HAProxy under libfastsocket.so with
+# FASTSOCKET_ACTIVE=1, so that steering picks its connect()s' ports.
 # wrk replaces crr's client for them: one thread per client CPU, under
 # taskset on the client CPUs, W x F connections in flight, "Connection:
 # close", the duration rounded up to whole seconds (wrk takes no less);
@@ -118,6 +123,9 @@ ns_srv=fsp-srv
 ns_cli=fsp-cli
 dev_srv=vp-srv
 dev_cli=vp-cli
+ns_bak=fsp-bak
+dev_bs=vb-srv
+dev_bb=vb-bak
 rfs_entries=32768
 
 usage() { sed -n '4,86p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
@@ -334,13 +342,16 @@ fi
 
 # ------------------------------------------------------------ the network
 holder=
+holder_bak=
 srv_pid=
 cleanup()
 {
 	[ -z "$srv_pid" ] || kill -KILL "$srv_pid" 2>/dev/null || true
 	[ -z "$holder" ] || kill -KILL "$holder" 2>/dev/null || true
+	[ -z "$holder_bak" ] || kill -KILL "$holder_bak" 2>/dev/null || true
 	ip netns del $ns_cli 2>/dev/null || true
 	ip netns del $ns_srv 2>/dev/null || true
+	ip netns del $ns_bak 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -349,6 +360,7 @@ in_ns() { local ns=$1; shift; ip netns exec "$ns" sh -c "$@"; }
 
 ip netns del $ns_cli 2>/dev/null || true
 ip netns del $ns_srv 2>/dev/null || true
+ip netns del $ns_bak 2>/dev/null || true
 ip netns add $ns_srv || die "ip netns add $ns_srv failed (CONFIG_NET_NS?)"
 ip netns add $ns_cli || die "ip netns add $ns_cli failed"
 ip link add $dev_srv netns $ns_srv type veth peer name $dev_cli netns $ns_cli ||
@@ -361,6 +373,18 @@ ip -n $ns_srv link set lo up
 ip -n $ns_cli link set lo up
 ip -n $ns_srv link set $dev_srv up
 ip -n $ns_cli link set $dev_cli up
+# HAProxy's backend: a third netns behind a second veth pair, so that the
+# proxy's active connections cross a device with RPS, as a NIC's RSS.
+ip netns add $ns_bak || die "ip netns add $ns_bak failed"
+ip link add $dev_bs netns $ns_srv type veth peer name $dev_bb netns $ns_bak ||
+	die "cannot create the backend veth pair"
+ip -n $ns_srv addr add 10.78.0.1/24 dev $dev_bs
+ip -n $ns_srv addr add fd78::1/64 dev $dev_bs nodad
+ip -n $ns_bak addr add 10.78.0.2/24 dev $dev_bb
+ip -n $ns_bak addr add fd78::2/64 dev $dev_bb nodad
+ip -n $ns_bak link set lo up
+ip -n $ns_srv link set $dev_bs up
+ip -n $ns_bak link set $dev_bb up
 
 # RPS: the server veth's receive on the server CPUs, the client's on the
 # client CPUs. Sysctls that are per namespace: ephemeral ports and
@@ -379,6 +403,12 @@ q=queues/rx-0
 in_ns $ns_srv "echo $srv_mask > /sys/class/net/$dev_srv/$q/rps_cpus &&
 	echo 0 > /sys/class/net/$dev_srv/$q/rps_flow_cnt" ||
 	die "cannot set RPS on $dev_srv (CONFIG_RPS?)"
+in_ns $ns_srv "echo $srv_mask > /sys/class/net/$dev_bs/$q/rps_cpus &&
+	echo 0 > /sys/class/net/$dev_bs/$q/rps_flow_cnt &&
+	echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse" ||
+	die "cannot set RPS on $dev_bs"
+in_ns $ns_bak "echo $cli_mask > /sys/class/net/$dev_bb/$q/rps_cpus" ||
+	die "cannot set RPS on $dev_bb"
 in_ns $ns_cli "echo $cli_mask > /sys/class/net/$dev_cli/$q/rps_cpus &&
 	echo '10000 64999' > /proc/sys/net/ipv4/ip_local_port_range &&
 	echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse" ||
@@ -397,6 +427,14 @@ for i in $(seq 100); do
 	sleep 0.1
 done
 srv_proc=/proc/$holder/net
+ip netns exec $ns_bak sleep 2147483647 &
+holder_bak=$!
+disown $holder_bak
+for i in $(seq 100); do
+	[ "$(readlink /proc/$holder_bak/ns/net 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] && break
+	sleep 0.1
+done
+bak_proc=/proc/$holder_bak/net
 
 {
 	echo "kernel=$(uname -r)"
@@ -411,6 +449,8 @@ srv_proc=/proc/$holder/net
 	echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
 	in_ns $ns_srv "echo $dev_srv rps_cpus=\$(cat /sys/class/net/$dev_srv/$q/rps_cpus); ip -br addr"
 	in_ns $ns_cli "echo $dev_cli rps_cpus=\$(cat /sys/class/net/$dev_cli/$q/rps_cpus); ip -br addr"
+	in_ns $ns_srv "echo $dev_bs rps_cpus=\$(cat /sys/class/net/$dev_bs/$q/rps_cpus)"
+	in_ns $ns_bak "echo $dev_bb rps_cpus=\$(cat /sys/class/net/$dev_bb/$q/rps_cpus); ip -br addr"
 } > "$out/placement-guest.txt" 2>&1
 
 # --------------------------------------------------- per-configuration set-up
@@ -420,8 +460,8 @@ srv_proc=/proc/$holder/net
 # writes that failed.
 srv_script='
 d=/proc/sys/net/fastsocket
-mode=$1 port=$2 reserve=$3 rfs=$4 flows=$5 q=$6; shift 6
-echo $flows > $q/rps_flow_cnt || echo "fail rps_flow_cnt"
+mode=$1 port=$2 reserve=$3 rfs=$4 flows=$5 qs=$6; shift 6
+for q in $qs; do echo $flows > $q/rps_flow_cnt || echo "fail rps_flow_cnt"; done
 [ -d $d ] || exit 0
 echo 0 > $d/enabled || echo "fail enabled"
 for s; do echo 0 2>/dev/null > $d/$s || echo "fail $s"; done
@@ -458,7 +498,7 @@ srv_setup()
 	# (a file, not <(...): the guest may have no /dev/fd)
 	# shellcheck disable=SC2086 # the switch list is a word list
 	ip netns exec $ns_srv sh -c "$srv_script" sh "$mode" "$ports" "$reserve" \
-		"$rfs" "$flowcnt" "/sys/class/net/$dev_srv/$q" $switches \
+		"$rfs" "$flowcnt" "/sys/class/net/$dev_srv/$q /sys/class/net/$dev_bs/$q" $switches \
 		> "$work/srv_setup.out" 2> "$work/srv_setup.err" ||
 		failed+=",ip-netns-exec"
 	while read -r line; do
@@ -606,8 +646,8 @@ stop_pid()
 # the server CPUs; sets srv_pid (and backend_pid), srv_args, kind
 server_start()
 {
-	local c=$1 raw=$2 rfs=0 ports=$port lsn
-	local -a words
+	local c=$1 raw=$2 rfs=0 ports=$port lsn bsrv
+	local -a words preload
 
 	srv_pid= backend_pid=
 	read -ra words <<< "${cfg_server[$c]//W/$nsrv}"
@@ -629,15 +669,25 @@ server_start()
 		;;
 	nginx)
 		kind=wrk
-		start_nginx "$work/$c" "$lsn" "$port" "${words[@]:1}" || return 1
+		start_nginx "$ns_srv" "$srv_list" "$srv_proc" "$work/$c" "$lsn" "$port" \
+			"${words[@]:1}" || return 1
 		srv_pid=$REPLY
 		;;
 	haproxy)
 		kind=wrk
-		start_nginx "$work/$c-backend" 127.0.0.1:$((port + 1)) $((port + 1)) || return 1
+		# the backend: nginx in its own netns, on the client CPUs
+		if [ $ipv6 = 1 ]; then bsrv="[fd78::2]:$((port + 1))"; else bsrv=10.78.0.2:$((port + 1)); fi
+		start_nginx "$ns_bak" "$cli_list" "$bak_proc" "$work/$c-backend" \
+			"$bsrv" $((port + 1)) || return 1
 		backend_pid=$REPLY
-		fs_haproxy_conf "$work/$c" "$lsn" 127.0.0.1:$((port + 1)) threads=$nsrv
-		ip netns exec $ns_srv taskset -c "$srv_list" haproxy -db -f "$work/$c/haproxy.cfg" \
+		fs_haproxy_conf "$work/$c" "$lsn" "$bsrv" threads=$nsrv
+		# "haproxy active": its connect()s enabled by libfastsocket.so,
+		# as "fastsocket run --active" does
+		preload=()
+		[ "${words[1]:-}" = active ] &&
+			preload=(env LD_PRELOAD="$top/build/tools/libfastsocket.so" FASTSOCKET_ACTIVE=1)
+		ip netns exec $ns_srv taskset -c "$srv_list" "${preload[@]}" \
+			haproxy -db -f "$work/$c/haproxy.cfg" \
 			> "$raw.server.txt" 2> "$raw.server.err" &
 		srv_pid=$!
 		fs_wait_port "$port" 600 "$srv_proc" && return 0
@@ -648,15 +698,18 @@ server_start()
 	esac
 }
 
-# start_nginx DIR LISTEN PORT [OPTION...]: nginx with W workers in the
-# server netns on the server CPUs, fs_nginx_conf's OPTIONs; $REPLY its pid
+# start_nginx NETNS CPUS NETDIR DIR LISTEN PORT [OPTION...]: nginx with
+# W workers in NETNS on CPUS (NETDIR: that netns's /proc/PID/net),
+# fs_nginx_conf's OPTIONs; $REPLY its pid
 start_nginx()
 {
+	local ns=$1 cpus=$2 netdir=$3
+	shift 3
 	fs_nginx_conf "$1" "$2" workers=$nsrv foreground "${@:4}" || return 1
-	ip netns exec $ns_srv taskset -c "$srv_list" nginx -p "$1" -c "$1/nginx.conf" \
+	ip netns exec "$ns" taskset -c "$cpus" nginx -p "$1" -c "$1/nginx.conf" \
 		> "$1/stdout" 2>&1 &
 	REPLY=$!
-	fs_wait_port "$3" 600 "$srv_proc" && return 0
+	fs_wait_port "$3" 600 "$netdir" && return 0
 	log "nginx on $2 did not start: $(tr '\n' ' ' < "$1/stdout") $(tail -3 "$1/error.log" 2>/dev/null | tr '\n' ' ')"
 	return 1
 }
@@ -847,7 +900,8 @@ for rep in $(seq "$repeats"); do
 			line+=" fs_accept_local=$al fs_accept_stolen=$as fs_local_share=$(ratio $al $((al + as)))"
 			line+=" fs_listen_local_server=$ls fs_listen_local_client=$lc"
 			for k in accept_global listen_global wake_local wake_other \
-				steal_absent steal_long steal_late reserve_expired; do
+				steal_absent steal_long steal_late reserve_expired \
+				connect_class connect_fallback rx_steered rx_elsewhere; do
 				[ -n "${a[fs_$k]:-}" ] || continue
 				v=fs_$k
 				d=$((a[$v] - ${b[$v]:-0}))

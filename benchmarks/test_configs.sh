@@ -27,7 +27,7 @@ for h in loopback placement; do
 		bad "$h: configs.sh has '$sh_names', configs.py '$py_names'"
 	for c in "${cfg_names[@]}"; do
 		case ${cfg_server[$c]} in
-		"crr "*|haproxy) ;;
+		"crr "*|haproxy|"haproxy active") ;;
 		nginx|"nginx "*)
 			# every option must be one fs_nginx_conf takes: ask it
 			# shellcheck disable=SC2086 # the options, a word list

@@ -96,6 +96,63 @@ else
 	echo "note: the veth already has $want RX queues; apply not exercised"
 fi
 
+# A described NIC (FASTSOCKET_ETHTOOL): 8 combined queues, ntuple filters
+# off but switchable. The plan is the expected commands; applying runs
+# them; --undo runs the saved undo lines, last change first.
+fake=$state/ethtool
+cat >"$fake" <<'EOF'
+#!/bin/sh
+case "$1" in
+--version) echo "ethtool version 6.1" ;;
+-l) printf 'Channel parameters for %s:\nPre-set maximums:\nRX:\t\tn/a\nTX:\t\tn/a\nOther:\t\t1\nCombined:\t8\nCurrent hardware settings:\nRX:\t\tn/a\nTX:\t\tn/a\nOther:\t\t1\nCombined:\t8\n' "$2" ;;
+-k) printf 'Features for %s:\nntuple-filters: off\nreceive-hashing: on\n' "$2" ;;
+-x) printf 'RX flow hash indirection table for %s with 8 RX ring(s):\n' "$2" ;;
+*) echo "$*" >>"$(dirname "$0")/ran"
+   [ "$1" = -N ] && [ "$3" != delete ] && echo "Added rule with ID $((40 + $(wc -l <"$(dirname "$0")/ran")))" ;;
+esac
+exit 0
+EOF
+chmod +x "$fake"
+bits=$(cat /proc/sys/net/fastsocket/steering_class_bits 2>/dev/null || echo 1)
+read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+q=$((ncpu < 8 ? ncpu : 8))
+classes=$((1 << bits)); [ $classes -gt $q ] && classes=$q
+care=$(( 0x8000 | ((1 << bits) - 1) << 1 | 1 ))
+m=$(printf '0x%x' $(( ~care & 0xffff )))
+{
+	echo "ethtool -L $dev combined $q"
+	echo "ethtool -X $dev equal $q"
+	echo "ethtool -K $dev ntuple on"
+	for ((c = 0; c < classes; c++)); do
+		for f in tcp4 tcp6; do
+			echo "ethtool -N $dev flow-type $f dst-port $((0x8000 | c << 1 | (low & 1))) m $m action $c"
+		done
+	done
+} >"$state/expected"
+out=$(FASTSOCKET_ETHTOOL=$fake "$cli" nic $dev --dry-run --state-dir "$state") ||
+	fail "described NIC dry-run exit $?"
+diff <(grep -v '^#' <<<"$out") "$state/expected" >&2 ||
+	fail "described NIC: the plan differs from the expected commands"
+[ ! -e "$state/ran" ] || fail "described NIC dry-run ran ethtool changes"
+ok "described NIC: dry-run"
+
+out=$(FASTSOCKET_ETHTOOL=$fake "$cli" nic $dev --state-dir "$state") ||
+	fail "described NIC apply exit $?: $out"
+sed 's/^ethtool //' "$state/expected" | diff - "$state/ran" >&2 ||
+	fail "described NIC: apply ran other commands"
+grep -qx "ethtool -N $dev delete 44" "$state/nic-$dev.state" ||
+	fail "described NIC: rule IDs not saved: $(cat "$state/nic-$dev.state")"
+: >"$state/ran"
+out=$(FASTSOCKET_ETHTOOL=$fake "$cli" nic $dev --undo --state-dir "$state") ||
+	fail "described NIC undo exit $?: $out"
+head -1 "$state/ran" | grep -q "^-N $dev delete " ||
+	fail "described NIC undo: the last rule not deleted first: $(head -1 "$state/ran")"
+tail -1 "$state/ran" | grep -qx -- "-L $dev combined 8" ||
+	fail "described NIC undo: channels not put back last: $(tail -1 "$state/ran")"
+[ ! -e "$state/nic-$dev.state" ] || fail "described NIC undo left the state"
+rm -f "$state/ran" "$state/expected" "$fake"
+ok "described NIC: apply and undo"
+
 # nothing to undo, bad arguments: exit 2, nothing changed
 "$cli" nic $dev --undo --state-dir "$state" 2>/dev/null
 [ $? = 2 ] || fail "undo without state: exit not 2"

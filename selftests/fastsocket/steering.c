@@ -48,7 +48,10 @@ static int port_range(int *low, int *high)
 	return 0;
 }
 
-/* The server: accept, answer "ping" with "pong", close; forever. */
+/*
+ * The server: accept, answer "ping" with "pong", wait for the client's
+ * close, close; forever.
+ */
 static void serve(const char *ns, int family, int wfd)
 {
 	struct sockaddr_storage ss = { .ss_family = family };
@@ -77,6 +80,9 @@ static void serve(const char *ns, int family, int wfd)
 			continue;
 		if (read(s, buf, sizeof(buf)) == 4 && write(s, "pong", 4) < 0)
 			_exit(1);
+		/* the client closes first: TIME_WAIT is on its side */
+		while (read(s, buf, sizeof(buf)) > 0)
+			;
 		close(s);
 	}
 }
@@ -84,6 +90,7 @@ static void serve(const char *ns, int family, int wfd)
 FIXTURE(steer) {
 	char ns[32];
 	pid_t server;
+	int rfs_fd;		/* init_net's rps_sock_flow_entries */
 	int ncpu;
 	unsigned int bits;
 	struct sockaddr_storage dst;
@@ -104,6 +111,7 @@ FIXTURE_SETUP(steer)
 
 	self->server = -1;
 	self->ns[0] = '\0';
+	self->rfs_fd = -1;
 	if (!fs_present())
 		SKIP(return, "fastsocket module not loaded");
 	if (!fs_feature_available("steering"))
@@ -113,6 +121,9 @@ FIXTURE_SETUP(steer)
 		SKIP(return, "needs 2 CPUs");
 	ASSERT_GT(32, self->ncpu);
 
+	/* RFS's global table size is only under init_net's /proc/sys/net */
+	self->rfs_fd = open("/proc/sys/net/core/rps_sock_flow_entries",
+			    O_RDWR | O_CLOEXEC);
 	/* Own netns, and a sysfs that shows its devices (for rps_cpus). */
 	ASSERT_EQ(0, unshare(CLONE_NEWNET | CLONE_NEWNS));
 	ASSERT_EQ(0, fs_lo_up());
@@ -177,6 +188,8 @@ FIXTURE_SETUP(steer)
 
 FIXTURE_TEARDOWN(steer)
 {
+	if (self->rfs_fd >= 0)
+		close(self->rfs_fd);
 	if (self->server > 0) {
 		kill(self->server, SIGKILL);
 		waitpid(self->server, NULL, 0);
@@ -353,6 +366,408 @@ TEST_F(steer, full_class_falls_back)
 	EXPECT_EQ(cls, stat_total("connect_class"));
 	close(fd[0]);
 	close(fd[1]);
+}
+
+static int set_range(int low, int high)
+{
+	char range[32];
+
+	snprintf(range, sizeof(range), "%d %d", low, high);
+	return fs_write_file("/proc/sys/net/ipv4/ip_local_port_range", range);
+}
+
+/* A socket with TCP_FASTSOCKET_ON connected to the server, or -1. */
+static int connect_on(const FIXTURE_DATA(steer) *self)
+{
+	int fd, mode = TCP_FASTSOCKET_ON;
+
+	fd = socket(self->dst.ss_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode, sizeof(mode)) ||
+	    connect(fd, (struct sockaddr *)&self->dst, self->dlen)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * ip_local_reserved_ports are never taken: with every port of the class
+ * but one reserved, the first connect takes that one, the second falls
+ * back to an unreserved port of the range.
+ */
+TEST_F(steer, reserved_ports_never_taken)
+{
+	int cpu = self->ncpu - 1, low = 40000, high = 40063, p, free = -1;
+	long fb = stat_total("connect_fallback");
+	char list[512] = "";
+	int fd[2], port[2];
+	size_t len = 0;
+
+	for (p = low; p <= high; p += 2) {
+		if (fs_port_class(p, low, high, self->bits) != cpu)
+			continue;
+		if (free < 0) {
+			free = p;
+			continue;
+		}
+		len += snprintf(list + len, sizeof(list) - len, "%s%d",
+				len ? "," : "", p);
+	}
+	ASSERT_LT(0, free);
+	ASSERT_EQ(0, set_range(low, high));
+	ASSERT_EQ(0, fs_write_file("/proc/sys/net/ipv4/ip_local_reserved_ports",
+				   list));
+	ASSERT_EQ(0, pin_to(cpu));
+	fd[0] = connect_on(self);
+	ASSERT_LE(0, fd[0]);
+	port[0] = fs_local_port(fd[0]);
+	EXPECT_EQ(free, port[0]);
+	fd[1] = connect_on(self);
+	ASSERT_LE(0, fd[1]);
+	port[1] = fs_local_port(fd[1]);
+	EXPECT_EQ(fb + 1, stat_total("connect_fallback"));
+	EXPECT_LE(low, port[1]);
+	EXPECT_GE(high, port[1]);
+	EXPECT_NE(free, port[1]);
+	/* not reserved: the reserved ones are the class's, port[1] is not */
+	EXPECT_NE(cpu, fs_port_class(port[1], low, high, self->bits))
+		TH_LOG("fallback took %d, reserved: %s", port[1], list);
+	close(fd[0]);
+	close(fd[1]);
+}
+
+/* An explicit bind() keeps its port; nothing is classed. */
+TEST_F(steer, explicit_bind_keeps_its_port)
+{
+	struct sockaddr_storage ss = { .ss_family = self->dst.ss_family };
+	long cls = stat_total("connect_class");
+	int fd, mode = TCP_FASTSOCKET_ON, port;
+	socklen_t len = self->dlen;
+
+	fd = socket(self->dst.ss_family, SOCK_STREAM, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode,
+				sizeof(mode)));
+	ASSERT_EQ(0, bind(fd, (struct sockaddr *)&ss, len));
+	port = fs_local_port(fd);
+	ASSERT_LT(0, port);
+	ASSERT_EQ(0, connect(fd, (struct sockaddr *)&self->dst, self->dlen));
+	EXPECT_EQ(port, fs_local_port(fd));
+	EXPECT_EQ(cls, stat_total("connect_class"));
+	close(fd);
+}
+
+/*
+ * tcp_tw_reuse: the one port of the class, in TIME_WAIT after the client
+ * closed first, is taken again a second later, still in class.
+ */
+TEST_F(steer, time_wait_reused_in_class)
+{
+	int cpu = 0, low, lport = -1, in = -1, i;
+	long cls = stat_total("connect_class");
+	long fb = stat_total("connect_fallback");
+
+	for (low = 40000; fs_port_class(low, low, low + 1, self->bits) != cpu;
+	     low += 2)
+		;
+	ASSERT_EQ(0, set_range(low, low + 1));
+	ASSERT_EQ(0, fs_write_file("/proc/sys/net/ipv4/tcp_tw_reuse", "1"));
+	ASSERT_EQ(0, pin_to(cpu));
+	for (i = 0; i < 3; i++) {
+		if (i)
+			sleep(2);	/* tw_reuse wants a newer second */
+		ASSERT_EQ(0, one_conn(self, TCP_FASTSOCKET_ON, NULL, &lport,
+				      &in));
+		EXPECT_EQ(low, lport);
+		EXPECT_EQ(cpu, in);
+	}
+	EXPECT_EQ(cls + 3, stat_total("connect_class"));
+	EXPECT_EQ(fb, stat_total("connect_fallback"));
+}
+
+#define PAR_CONNS	24
+
+struct par_arg {
+	const FIXTURE_DATA(steer) *self;
+	pthread_barrier_t *start;
+	int cpu;
+	int fd[PAR_CONNS];
+	int port[PAR_CONNS];
+	int failed;
+};
+
+static void *par_connect(void *p)
+{
+	struct par_arg *a = p;
+	int i;
+
+	if (pin_to(a->cpu))
+		a->failed++;
+	pthread_barrier_wait(a->start);
+	for (i = 0; i < PAR_CONNS; i++) {
+		a->fd[i] = connect_on(a->self);
+		a->port[i] = a->fd[i] < 0 ? -1 : fs_local_port(a->fd[i]);
+		a->failed += a->fd[i] < 0;
+	}
+	return NULL;
+}
+
+/*
+ * Parallel connect()s to one destination from every CPU in a narrow
+ * range: all succeed, no two share a port (the 4-tuple), each in its
+ * CPU's class.
+ */
+TEST_F(steer, parallel_connects_unique)
+{
+	int low = 40000, high = 40000 + 4 * PAR_CONNS * self->ncpu - 1;
+	struct par_arg a[32];
+	pthread_barrier_t start;
+	pthread_t th[32];
+	int c, i, d, j, dup = 0;
+
+	ASSERT_EQ(0, set_range(low, high));
+	ASSERT_EQ(0, pthread_barrier_init(&start, NULL, self->ncpu));
+	for (c = 0; c < self->ncpu; c++) {
+		memset(&a[c], 0, sizeof(a[c]));
+		a[c].self = self;
+		a[c].start = &start;
+		a[c].cpu = c;
+		ASSERT_EQ(0, pthread_create(&th[c], NULL, par_connect, &a[c]));
+	}
+	for (c = 0; c < self->ncpu; c++)
+		pthread_join(th[c], NULL);
+	for (c = 0; c < self->ncpu; c++) {
+		EXPECT_EQ(0, a[c].failed);
+		for (i = 0; i < PAR_CONNS; i++) {
+			EXPECT_EQ(c, fs_port_class(a[c].port[i], low, high,
+						   self->bits));
+			for (d = 0; d <= c; d++)
+				for (j = 0; j < (d == c ? i : PAR_CONNS); j++)
+					dup += a[d].port[j] == a[c].port[i];
+		}
+	}
+	EXPECT_EQ(0, dup);
+	for (c = 0; c < self->ncpu; c++)
+		for (i = 0; i < PAR_CONNS; i++)
+			if (a[c].fd[i] >= 0)
+				close(a[c].fd[i]);
+	pthread_barrier_destroy(&start);
+}
+
+/*
+ * The ports of successive connects are not sequential: the random offset
+ * of RFC 6056 still moves them by varying steps within the class.
+ */
+TEST_F(steer, ports_not_sequential)
+{
+	int ports[32], deltas[32], ndelta = 0, i, j, lport = -1, in = -1;
+
+	ASSERT_EQ(0, pin_to(0));
+	for (i = 0; i < 32; i++) {
+		ASSERT_EQ(0, one_conn(self, TCP_FASTSOCKET_ON, NULL, &lport,
+				      &in));
+		ports[i] = lport;
+	}
+	for (i = 1; i < 32; i++) {
+		int delta = ports[i] - ports[i - 1];
+
+		for (j = 0; j < ndelta && deltas[j] != delta; j++)
+			;
+		if (j == ndelta)
+			deltas[ndelta++] = delta;
+	}
+	TH_LOG("%d distinct steps between 32 successive ports", ndelta);
+	EXPECT_LE(3, ndelta);
+}
+
+#define PASSIVE_CONNS	32
+
+struct acceptor {
+	int lfd;
+	int cpu;
+	int n;			/* connections served */
+	int moved;		/* SO_INCOMING_CPU changed after accept */
+	int off_cpu;		/* SO_INCOMING_CPU not the accepting CPU */
+	int failed;
+};
+
+/* Serve until the "quit" connection: ping, pong, wait for EOF. */
+static void *acceptor_main(void *p)
+{
+	struct acceptor *a = p;
+	int s, first;
+	char buf[8];
+
+	if (pin_to(a->cpu))
+		a->failed++;
+	for (;;) {
+		s = accept(a->lfd, NULL, NULL);
+		if (s < 0) {
+			a->failed++;
+			return NULL;
+		}
+		first = incoming_cpu(s);
+		if (read(s, buf, sizeof(buf)) != 4) {
+			a->failed++;
+			close(s);
+			continue;
+		}
+		if (!memcmp(buf, "quit", 4)) {
+			close(s);
+			return NULL;
+		}
+		if (write(s, "pong", 4) != 4)
+			a->failed++;
+		while (read(s, buf, sizeof(buf)) > 0)
+			;
+		a->n++;
+		a->moved += incoming_cpu(s) != first;
+		a->off_cpu += incoming_cpu(s) != a->cpu;
+		close(s);
+	}
+}
+
+/*
+ * From the server netns, @n connections to @port on the client side's
+ * address (each "ping"), then one "quit" per acceptor. Returns the
+ * number of connections that failed, or -1.
+ */
+static int remote_clients(const FIXTURE_DATA(steer) *self, int port, int n,
+			  int quits)
+{
+	struct sockaddr_storage ss = { .ss_family = self->dst.ss_family };
+	socklen_t len = self->dlen;
+	char path[64], buf[8];
+	int nsfd, i, fd, bad = 0, st;
+	pid_t pid;
+
+	if (ss.ss_family == AF_INET6) {
+		inet_pton(AF_INET6, "fd99::1",
+			  &((struct sockaddr_in6 *)&ss)->sin6_addr);
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	} else {
+		inet_pton(AF_INET, "10.99.0.1",
+			  &((struct sockaddr_in *)&ss)->sin_addr);
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	}
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid)
+		return waitpid(pid, &st, 0) == pid && WIFEXITED(st) ?
+		       WEXITSTATUS(st) : -1;
+	snprintf(path, sizeof(path), "/run/netns/%s", self->ns);
+	nsfd = open(path, O_RDONLY);
+	if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+		_exit(255);
+	for (i = 0; i < n + quits; i++) {
+		fd = socket(ss.ss_family, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) ||
+		    write(fd, i < n ? "ping" : "quit", 4) != 4 ||
+		    (i < n && read(fd, buf, sizeof(buf)) != 4))
+			bad++;
+		if (fd >= 0)
+			close(fd);
+	}
+	_exit(bad > 254 ? 254 : bad);
+}
+
+/*
+ * One pass of PASSIVE_CONNS connections from the server netns to a
+ * listener here served by one blocking acceptor thread per CPU; fills
+ * @a[ncpu].
+ */
+static void passive_pass(struct __test_metadata *_metadata,
+			 const FIXTURE_DATA(steer) *self, int lfd,
+			 struct acceptor *a)
+{
+	pthread_t th[32];
+	int c;
+
+	for (c = 0; c < self->ncpu; c++) {
+		memset(&a[c], 0, sizeof(a[c]));
+		a[c].lfd = lfd;
+		a[c].cpu = c;
+		ASSERT_EQ(0, pthread_create(&th[c], NULL, acceptor_main,
+					    &a[c]));
+	}
+	EXPECT_EQ(0, remote_clients(self, fs_local_port(lfd), PASSIVE_CONNS,
+				    self->ncpu));
+	for (c = 0; c < self->ncpu; c++)
+		pthread_join(th[c], NULL);
+}
+
+/*
+ * The passive side with RFS on: a connection accepted through the local
+ * listen table is processed, from its handshake to its close, on the CPU
+ * that accepted it; RFS, recording that same CPU, never moves it. The
+ * control in the same test, listen off, accepts on any CPU and RFS moves
+ * the connections it catches elsewhere.
+ */
+TEST_F(steer, passive_not_moved_by_rfs)
+{
+	struct sockaddr_storage ss = { .ss_family = self->dst.ss_family };
+	int lfd, c, n, moved, off, low, high, one = 1;
+	char old_entries[32], port[16];
+	struct acceptor a[32];
+
+	ASSERT_LE(0, self->rfs_fd);
+	n = pread(self->rfs_fd, old_entries, sizeof(old_entries) - 1, 0);
+	ASSERT_LT(0, n);
+	old_entries[n] = '\0';
+	ASSERT_EQ(4, pwrite(self->rfs_fd, "4096", 4, 0));
+	ASSERT_EQ(0, fs_write_file("/sys/class/net/" CLI_DEV
+				   "/queues/rx-0/rps_flow_cnt", "4096"));
+
+	lfd = socket(ss.ss_family, SOCK_STREAM, 0);
+	ASSERT_LE(0, lfd);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&ss, self->dlen));
+	ASSERT_EQ(0, listen(lfd, 256));
+	ASSERT_EQ(0, port_range(&low, &high));
+	/* bind(0) takes the other parity: the listener is not steered */
+	ASSERT_EQ(-1, fs_port_class(fs_local_port(lfd), low, high,
+				    self->bits));
+
+	/* Fastsocket: listen on, the listener enabled by its port */
+	snprintf(port, sizeof(port), "%d", fs_local_port(lfd));
+	ASSERT_EQ(0, fs_sysctl_write("ports", port));
+	/*
+	 * Each acceptor serves its connection to the end before it accepts
+	 * again: under emulation that outlasts the 100 us reservation, and
+	 * the next connection of its CPU would be taken by the other one.
+	 * Wait for the own CPU's acceptor, as a real core would.
+	 */
+	ASSERT_EQ(0, fs_sysctl_write("listen_reserve_us", "1000000"));
+	passive_pass(_metadata, self, lfd, a);
+	for (c = n = moved = off = 0; c < self->ncpu; c++) {
+		EXPECT_EQ(0, a[c].failed);
+		n += a[c].n;
+		moved += a[c].moved;
+		off += a[c].off_cpu;
+	}
+	EXPECT_EQ(PASSIVE_CONNS, n);
+	EXPECT_EQ(0, moved);
+	EXPECT_EQ(0, off);
+
+	/* The control: listen off, as on vanilla with RFS. */
+	ASSERT_EQ(0, fs_sysctl_write("listen", "0"));
+	passive_pass(_metadata, self, lfd, a);
+	for (c = n = moved = off = 0; c < self->ncpu; c++) {
+		n += a[c].n;
+		moved += a[c].moved;
+		off += a[c].off_cpu;
+	}
+	TH_LOG("listen off: %d of %d connections handled off the accepting CPU at first, %d at the end",
+	       moved, n, off);
+	EXPECT_EQ(PASSIVE_CONNS, n);
+	EXPECT_LT(0, moved);
+
+	close(lfd);
+	EXPECT_EQ((ssize_t)strlen(old_entries),
+		  pwrite(self->rfs_fd, old_entries, strlen(old_entries), 0));
 }
 
 /* More class bits than CPUs need: ports still map to the connecting CPU. */
