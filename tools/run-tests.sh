@@ -10,7 +10,7 @@ set -uo pipefail
 {
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/vm/test-$(date +%Y%m%d-%H%M%S)
-"$top/tools/vm-run" -t "${FS_TEST_VM_TIMEOUT:-3000}" -o "$out" -- \
+"$top/tools/vm-run" --nic -t "${FS_TEST_VM_TIMEOUT:-3000}" -o "$out" -- \
 	"$top/selftests/runtests.sh" "$@"
 rc=$?
 summary=$(cat "$out/summary" 2>/dev/null)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# fastsocket nic DEV against a veth device with four RX queues, in a
+# fastsocket nic DEV on the VM's virtio-net device (its RX IRQ moved to
+# CPU 0 and back), then against a veth device with four RX queues, in a
 # network namespace of its own: --dry-run prints the exact commands and
 # changes nothing; applying sets one RX queue per CPU with ethtool, says
 # what the device cannot do (no ntuple filters, no IRQs) and leaves it to
@@ -24,7 +25,45 @@ if ! command -v ethtool >/dev/null; then
 	echo "FAIL: ethtool is not installed (tools/deps.sh installs it)"
 	exit 1
 fi
+# The real NIC first, in the namespace that has it: tools/run-tests.sh
+# boots the VM with a virtio-net device (vm-run --nic). One queue, no
+# RSS, no ntuple filters: what it can set is its RX IRQ's affinity.
+real_nic() {
+	local d dev= irq= old out st
+	for d in /sys/class/net/*; do
+		case $(readlink "$d/device" 2>/dev/null) in
+		*/virtio*) dev=${d##*/}; break ;;
+		esac
+	done
+	if [ -z "$dev" ]; then
+		echo "FAIL: no virtio-net device (tools/run-tests.sh boots with vm-run --nic)"
+		return 1
+	fi
+	d=$(basename "$(readlink /sys/class/net/$dev/device)")
+	irq=$(awk -v n="$d-input.0" '$NF == n { sub(":", "", $1); print $1 }' /proc/interrupts)
+	[ -n "$irq" ] || { echo "FAIL: no $d-input.0 in /proc/interrupts"; return 1; }
+	old=$(cat /proc/irq/$irq/smp_affinity_list)
+	st=$(mktemp -d /tmp/nic-real.XXXXXX)
+	echo "real NIC $dev ($d): RX IRQ $irq on CPUs $old"
+	out=$("$cli" nic "$dev" --dry-run --state-dir "$st") || { echo "FAIL: $dev dry-run"; return 1; }
+	echo "$out"
+	if [ "$old" != 0 ]; then
+		grep -qx "echo 0 > /proc/irq/$irq/smp_affinity_list" <<<"$out" ||
+			{ echo "FAIL: $dev dry-run does not put IRQ $irq on CPU 0"; return 1; }
+	fi
+	grep -q "^# ntuple: cannot" <<<"$out" || { echo "FAIL: $dev: ntuple not said impossible"; return 1; }
+	"$cli" nic "$dev" --state-dir "$st" || { echo "FAIL: $dev apply"; return 1; }
+	[ "$(cat /proc/irq/$irq/smp_affinity_list)" = 0 ] ||
+		{ echo "FAIL: $dev: IRQ $irq on $(cat /proc/irq/$irq/smp_affinity_list), not 0"; return 1; }
+	"$cli" nic "$dev" --undo --state-dir "$st" || { echo "FAIL: $dev undo"; return 1; }
+	[ "$(cat /proc/irq/$irq/smp_affinity_list)" = "$old" ] ||
+		{ echo "FAIL: $dev undo: IRQ $irq on $(cat /proc/irq/$irq/smp_affinity_list), not $old"; return 1; }
+	rmdir "$st"
+	echo "ok: real NIC $dev: dry-run, apply, undo"
+}
+
 if [ -z "${FS_NIC_NETNS:-}" ]; then
+	real_nic || exit 1
 	FS_NIC_NETNS=1 exec unshare -n "$0" "$@"
 fi
 ip link set lo up
