@@ -358,33 +358,34 @@ trap cleanup EXIT
 # in_ns NS SCRIPT [ARGS]: run a sh script in NS, with NS's own /sys
 in_ns() { local ns=$1; shift; ip netns exec "$ns" sh -c "$@"; }
 
+# veth_pair NS1 DEV1 NS2 DEV2 NET: a veth pair between two netns, up,
+# NET.0.1/24 and fdNET::1/64 on DEV1 (NET 77: 10.77.0.1, fd77::1), .2 on
+# DEV2
+veth_pair()
+{
+	local pair ns dev n=1
+	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" ||
+		die "cannot create the veth pair $2-$4 (CONFIG_VETH?)"
+	for pair in "$1 $2" "$3 $4"; do
+		read -r ns dev <<< "$pair"
+		ip -n "$ns" addr add "10.$5.0.$n/24" dev "$dev"
+		ip -n "$ns" addr add "fd$5::$n/64" dev "$dev" nodad
+		ip -n "$ns" link set lo up
+		ip -n "$ns" link set "$dev" up
+		n=$((n + 1))
+	done
+}
+
 ip netns del $ns_cli 2>/dev/null || true
 ip netns del $ns_srv 2>/dev/null || true
 ip netns del $ns_bak 2>/dev/null || true
 ip netns add $ns_srv || die "ip netns add $ns_srv failed (CONFIG_NET_NS?)"
 ip netns add $ns_cli || die "ip netns add $ns_cli failed"
-ip link add $dev_srv netns $ns_srv type veth peer name $dev_cli netns $ns_cli ||
-	die "cannot create the veth pair (CONFIG_VETH?)"
-ip -n $ns_srv addr add 10.77.0.1/24 dev $dev_srv
-ip -n $ns_srv addr add fd77::1/64 dev $dev_srv nodad
-ip -n $ns_cli addr add 10.77.0.2/24 dev $dev_cli
-ip -n $ns_cli addr add fd77::2/64 dev $dev_cli nodad
-ip -n $ns_srv link set lo up
-ip -n $ns_cli link set lo up
-ip -n $ns_srv link set $dev_srv up
-ip -n $ns_cli link set $dev_cli up
+ip netns add $ns_bak || die "ip netns add $ns_bak failed"
+veth_pair $ns_srv $dev_srv $ns_cli $dev_cli 77
 # HAProxy's backend: a third netns behind a second veth pair, so that the
 # proxy's active connections cross a device with RPS, as a NIC's RSS.
-ip netns add $ns_bak || die "ip netns add $ns_bak failed"
-ip link add $dev_bs netns $ns_srv type veth peer name $dev_bb netns $ns_bak ||
-	die "cannot create the backend veth pair"
-ip -n $ns_srv addr add 10.78.0.1/24 dev $dev_bs
-ip -n $ns_srv addr add fd78::1/64 dev $dev_bs nodad
-ip -n $ns_bak addr add 10.78.0.2/24 dev $dev_bb
-ip -n $ns_bak addr add fd78::2/64 dev $dev_bb nodad
-ip -n $ns_bak link set lo up
-ip -n $ns_srv link set $dev_bs up
-ip -n $ns_bak link set $dev_bb up
+veth_pair $ns_srv $dev_bs $ns_bak $dev_bb 78
 
 # RPS: the server veth's receive on the server CPUs, the client's on the
 # client CPUs. Sysctls that are per namespace: ephemeral ports and

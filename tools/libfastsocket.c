@@ -426,6 +426,41 @@ static bool fsl_enable(int fd, const char *who, enum fsl_kind kind)
 	return changed;
 }
 
+/*
+ * A getsockopt(TCP_FASTSOCKET) succeeded in this process: the kernel has
+ * the option, so from then on its failure means "not a TCP socket".
+ */
+static int fsl_option_seen;
+
+/*
+ * fsl_enable() for a socket about to connect(), in two system calls where
+ * the full checks take seven: a proxy connects once per request. Only TCP
+ * sockets answer getsockopt(TCP_FASTSOCKET) (UDP, raw, UNIX and MPTCP
+ * sockets refuse it), so its success is the TCP check and gives the mode.
+ * The first call, a failure before any success, and FASTSOCKET_DEBUG take
+ * the full path, which tells a kernel without the option (warned once)
+ * from a socket of another kind and checks the module once.
+ */
+static bool fsl_enable_active(int fd)
+{
+	int mode;
+
+	if (cfg.debug || !__atomic_load_n(&fsl_option_seen, __ATOMIC_RELAXED)) {
+		bool changed = fsl_enable(fd, "connect", FSL_ACTIVE);
+
+		if (!__atomic_load_n(&fsl_no_option, __ATOMIC_RELAXED) &&
+		    !get_int(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode))
+			__atomic_store_n(&fsl_option_seen, 1, __ATOMIC_RELAXED);
+		return changed;
+	}
+	if (get_int(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode) ||
+	    mode != TCP_FASTSOCKET_DEFAULT)
+		return false;
+	mode = TCP_FASTSOCKET_ON;
+	return !setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode,
+			   sizeof(mode));
+}
+
 /* ------------------------------------------------- inherited listeners */
 
 /*
@@ -674,7 +709,7 @@ FSL_EXPORT int connect(int fd, FSL_SOCKADDR_ARG addr, socklen_t len)
 	if (!cfg.active || cfg.off ||
 	    __atomic_load_n(&fsl_no_option, __ATOMIC_RELAXED))
 		return next_connect(fd, addr, len);
-	changed = fsl_enable(fd, "connect", FSL_ACTIVE);
+	changed = fsl_enable_active(fd);
 	errno = saved;
 	ret = next_connect(fd, addr, len);
 	if (ret && changed && errno != EINPROGRESS && errno != EINTR &&
