@@ -154,6 +154,30 @@ static inline int fs_connect_to(int lfd)
 }
 
 /*
+ * Connect to the listener @lfd's address from a socket with
+ * TCP_FASTSOCKET_ON, which steering gives a port of this CPU's class.
+ * Returns the socket or -1.
+ */
+static inline int fs_connect_on(int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd, on = TCP_FASTSOCKET_ON;
+
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len))
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &on, sizeof(on)) ||
+	    connect(fd, (struct sockaddr *)&ss, len)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * One short connection against @lfd, served in the same thread: connect,
  * accept, request, response, close. Returns 0, or -errno at the first
  * failing step.

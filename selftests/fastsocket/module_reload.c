@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unload and reload fastsocket.ko while client and server threads run a
- * loopback short-connection workload against an enabled listener: every
- * connection completes, none is reset, and the counters moved.
+ * loopback short-connection workload against an enabled listener, the
+ * clients' sockets enabled too (steering picks their ports while it is
+ * armed): every connection completes, none is reset, and the counters
+ * moved.
  *
  * FS_MODULE names the module file; the test leaves the module loaded.
  */
@@ -55,7 +57,7 @@ static void *client(void *arg)
 	int c;
 
 	while (!w->stop) {
-		c = fs_connect_to(w->lfd);
+		c = fs_connect_on(w->lfd);
 		if (c < 0 || write(c, "ping", 4) != 4 ||
 		    read(c, buf, sizeof(buf)) != 4 || memcmp(buf, "pong", 4)) {
 			if (!w->failed[ca->id]++)
@@ -98,11 +100,12 @@ TEST_F(reload, unload_under_load_loses_nothing)
 	struct client_arg ca[NR_CLIENTS];
 	pthread_t srv, cl[NR_CLIENTS];
 	struct timespec pause = { 0, 30 * 1000 * 1000 };
-	long before, total = 0, failed = 0;
+	long before, classed, total = 0, failed = 0;
 	int i;
 
 	before = fs_stat("listen_global", -1);
 	ASSERT_LE(0, before);
+	classed = fs_stat("connect_class", -1);
 	ASSERT_EQ(0, pthread_create(&srv, NULL, server, &self->w));
 	for (i = 0; i < NR_CLIENTS; i++) {
 		ca[i] = (struct client_arg){ .w = &self->w, .id = i };
@@ -139,6 +142,8 @@ TEST_F(reload, unload_under_load_loses_nothing)
 	EXPECT_EQ(total, self->w.served);
 	/* The last arming counted the connections made since. */
 	EXPECT_LT(before, fs_stat("listen_global", -1));
+	if (fs_feature_available("steering"))
+		EXPECT_LT(classed, fs_stat("connect_class", -1));
 }
 
 TEST_HARNESS_MAIN
