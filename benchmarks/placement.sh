@@ -418,23 +418,26 @@ echo 0 > /proc/sys/net/core/rps_sock_flow_entries
 rfs_on=0
 ulimit -n 65536 2>/dev/null || true
 
-# A process that stays in the server netns: its /proc/PID/net is the
-# server's (TCP MIB, /proc/net/fastsocket) for the builtins-only reads.
-ip netns exec $ns_srv sleep 2147483647 &
-holder=$!
-disown $holder
-for i in $(seq 100); do
-	[ "$(readlink /proc/$holder/ns/net 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] && break
-	sleep 0.1
-done
+# hold_netns NS: a process that stays in NS, so that its /proc/PID/net
+# is NS's (TCP MIB, /proc/net/fastsocket, listeners) for the
+# builtins-only reads; $REPLY its pid
+hold_netns()
+{
+	local i pid
+	ip netns exec "$1" sleep 2147483647 &
+	pid=$!
+	disown $pid
+	for i in $(seq 100); do
+		[ "$(readlink /proc/$pid/ns/net 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] && break
+		sleep 0.1
+	done
+	REPLY=$pid
+}
+hold_netns $ns_srv
+holder=$REPLY
 srv_proc=/proc/$holder/net
-ip netns exec $ns_bak sleep 2147483647 &
-holder_bak=$!
-disown $holder_bak
-for i in $(seq 100); do
-	[ "$(readlink /proc/$holder_bak/ns/net 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] && break
-	sleep 0.1
-done
+hold_netns $ns_bak
+holder_bak=$REPLY
 bak_proc=/proc/$holder_bak/net
 
 {
