@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""vfs_profile.py RUNDIR [--vmlinux PATH]: the VFS share of a short
+connection, from benchmarks/vfs_profile.sh's instruction-counted profile.
+
+Each cpu-clock sample's call chain is put in one bucket, first match wins:
+
+  idle           the innermost frame halts the CPU
+  sock_release   under sock_close(): the protocol's close, reached
+                 through __fput but not VFS work
+  vfs_teardown   close(2)'s fd removal and __fput()/dput()/iput() of the
+                 file, dentry and inode (not under sock_close())
+  vfs_rcu        the RCU callbacks that free a socket's dentry and inode
+  vfs_setup      socket(2)/accept(2) making the identity: the inode
+                 (sock_alloc), file and dentry (sock_alloc_file), the fd
+  user           user space
+  kernel_other   everything else in the kernel: TCP/IP, syscalls, the
+                 scheduler, softirqs
+
+Prints a Markdown table of the buckets as shares of the busy samples and
+as instructions per connection (under icount the busy samples are
+instructions: samples x period, divided by the connections in the
+window), and the top functions (self) inside each VFS bucket.
+"""
+import argparse
+import collections
+import os
+import subprocess
+import sys
+
+IDLE = {"pv_native_safe_halt", "default_idle", "native_safe_halt",
+        "acpi_idle_do_entry", "mwait_idle", "poll_idle"}
+RELEASE = {"sock_close", "__sock_release"}
+TEARDOWN = {"__fput", "____fput", "__x64_sys_close", "close_fd",
+            "file_close_fd", "file_close_fd_locked", "filp_close",
+            "filp_flush", "dput", "__dentry_kill", "iput", "evict",
+            "destroy_inode", "file_free", "fput_close_sync"}
+RCU = {"i_callback", "sock_free_inode", "__d_free", "__d_free_external",
+       "file_free_rcu"}
+SETUP = {"sock_alloc_file", "alloc_file_pseudo", "d_alloc_pseudo",
+         "sock_alloc", "new_inode_pseudo", "alloc_inode", "fd_install",
+         "get_unused_fd_flags", "alloc_fd", "sock_map_fd",
+         "__get_unused_fd_flags"}
+ORDER = ["vfs_setup", "vfs_teardown", "vfs_rcu", "sock_release",
+         "kernel_other", "user"]
+# Inside the VFS buckets, which part of the identity: first match wins
+# (iput() runs inside dput(), so the inode comes before the dentry).
+PARTS = [
+    ("epoll removal", {"eventpoll_release_file", "ep_remove_epi"}),
+    ("fd table", {"alloc_fd", "get_unused_fd_flags", "fd_install",
+                  "file_close_fd", "file_close_fd_locked", "close_fd"}),
+    ("inode", {"sock_alloc", "new_inode_pseudo", "alloc_inode", "iput",
+               "evict", "destroy_inode", "i_callback", "sock_free_inode"}),
+    ("dentry", {"d_alloc_pseudo", "__d_alloc", "d_instantiate", "dput",
+                "__dentry_kill", "__d_free", "__d_free_external"}),
+    ("file", {"alloc_file_pseudo", "alloc_empty_file", "file_free",
+              "__fput", "____fput"}),
+]
+
+
+def bucket(frames):
+    """frames: innermost first, as (addr, sym)."""
+    if not frames:
+        return "kernel_other"
+    if frames[0][1] in IDLE:
+        return "idle"
+    syms = {s for _, s in frames}
+    if not frames[0][0].startswith("ffff"):
+        return "user"
+    if syms & RELEASE:
+        return "sock_release"
+    if syms & TEARDOWN:
+        return "vfs_teardown"
+    if syms & RCU:
+        return "vfs_rcu"
+    if syms & SETUP:
+        return "vfs_setup"
+    return "kernel_other"
+
+
+def samples(text):
+    cur = None
+    for line in text.splitlines():
+        if not line.strip():
+            if cur is not None:
+                yield cur
+            cur = None
+            continue
+        if not line[0].isspace():
+            if cur is not None:
+                yield cur
+            cur = (line.split()[0], [])
+            continue
+        parts = line.split(None, 1)
+        if cur is not None and len(parts) == 2:
+            cur[1].append((parts[0], parts[1].strip()))
+    if cur is not None:
+        yield cur
+
+
+def kv(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.strip().split("=", 1)
+                out[k] = v
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run")
+    ap.add_argument("--vmlinux", default=os.path.join(
+        os.path.dirname(__file__), "..", "build", "obj-bench", "vmlinux"))
+    ap.add_argument("--freq", type=float, default=4000.0,
+                    help="perf record -F (default 4000)")
+    ap.add_argument("--seconds", type=float, default=2.0,
+                    help="the recorded window, guest seconds (default 2)")
+    ap.add_argument("--top", type=int, default=8)
+    ap.add_argument("--icount", action="store_true",
+                    help="the boot was instruction-counted: print "
+                    "instructions per connection (otherwise samples per "
+                    "1000 connections, host-time weighted)")
+    a = ap.parse_args()
+
+    text = subprocess.run(
+        ["perf", "script", "-i", os.path.join(a.run, "perf.data"),
+         "-k", a.vmlinux, "-F", "comm,ip,sym"],
+        check=True, capture_output=True, text=True).stdout
+    count = collections.Counter()
+    parts = collections.Counter()
+    top = collections.defaultdict(collections.Counter)
+    for _, frames in samples(text):
+        b = bucket(frames)
+        count[b] += 1
+        if b.startswith("vfs_"):
+            syms = {sym for _, sym in frames}
+            parts[next((name for name, s in PARTS if syms & s),
+                       "other")] += 1
+        if frames:
+            top[b][frames[0][1]] += 1
+    client = kv(os.path.join(a.run, "client.txt"))
+    cps = float(client.get("cps", "0"))
+    busy = sum(count[b] for b in ORDER)
+    # icount shift=0: the vCPUs share 10^9 instructions per guest second,
+    # so a busy sample stands for 10^9 / (samples per second) of them.
+    total = busy + count["idle"]
+    insns_per_sample = 1e9 * a.seconds / total if total else 0
+    conns = cps * a.seconds
+    print(f"samples {total} (busy {busy}, idle {count['idle']}), "
+          f"{cps:.0f} connections/s, {conns:.0f} in the window\n")
+    unit = "instructions/conn" if a.icount else "samples/1000 conns"
+    scale = insns_per_sample if a.icount else 1000.0
+
+    def per(n):
+        return f"{n * scale / conns:,.0f}" if conns else "-"
+
+    print(f"| bucket | share of busy | {unit} |")
+    print("|---|---|---|")
+    for b in ORDER:
+        share = count[b] / busy if busy else 0
+        print(f"| {b} | {share:.1%} | {per(count[b])} |")
+    vfs = sum(count[b] for b in ("vfs_setup", "vfs_teardown", "vfs_rcu"))
+    if busy:
+        print(f"| **VFS, all** | **{vfs / busy:.1%}** | **{per(vfs)}** |")
+    print(f"| total busy | 100% | {per(busy)} |")
+    print("\nThe VFS buckets by part of the identity:\n")
+    print(f"| part | share of busy | {unit} |")
+    print("|---|---|---|")
+    for name, _ in PARTS + [("other", None)]:
+        print(f"| {name} | {parts[name] / busy:.1%} | {per(parts[name])} |"
+              if busy else "")
+    for b in ("vfs_setup", "vfs_teardown", "vfs_rcu", "sock_release"):
+        print(f"\n{b}, top functions (self, samples):\n")
+        print("```")
+        for sym, n in top[b].most_common(a.top):
+            print(f"{n:6d}  {sym}")
+        print("```")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
