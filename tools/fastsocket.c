@@ -866,6 +866,15 @@ static int nic_exec(const char *cmd, char *out, size_t len)
 	return WEXITSTATUS(st);
 }
 
+/* Run "ethtool @opt @dev" (a query), its output into @out. */
+static int nic_query(const char *opt, const char *dev, char *out, size_t len)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "ethtool %s %s", opt, dev);
+	return nic_exec(cmd, out, len);
+}
+
 /* Carry out one "ethtool ..." or "write PATH VALUE" line. */
 static int nic_do(const char *cmd, char *out, size_t len)
 {
@@ -1146,8 +1155,7 @@ static int cmd_nic(int argc, char **argv)
 
 	/* channels: one RX queue per CPU, as far as the NIC goes */
 	q = 0;
-	if (nic_exec((snprintf(buf, sizeof(buf), "ethtool -l %s", dev), buf),
-		     out, sizeof(out))) {
+	if (nic_query("-l", dev, out, sizeof(out))) {
 		s = nic_step("channels", "cannot");
 		snprintf(s->detail, sizeof(s->detail),
 			 "the driver does not report its queues (ethtool -l)");
@@ -1165,7 +1173,12 @@ static int cmd_nic(int argc, char **argv)
 		}
 		q = max_comb < ncpu ? max_comb : ncpu;
 		s = nic_step("channels", "planned");
-		if (q <= 0) {
+		if (q > 0 && cur < 0) {
+			s->status = "cannot";
+			q = 0;
+			snprintf(s->detail, sizeof(s->detail),
+				 "ethtool -l shows no current %s count", kind);
+		} else if (q <= 0) {
 			s->status = "cannot";
 			q = 0;
 			snprintf(s->detail, sizeof(s->detail),
@@ -1201,8 +1214,7 @@ static int cmd_nic(int argc, char **argv)
 		snprintf(s->detail, sizeof(s->detail),
 			 "one queue: nothing to spread over");
 	} else if (q > 1 &&
-		   nic_exec((snprintf(buf, sizeof(buf), "ethtool -x %s", dev),
-			     buf), out, sizeof(out))) {
+		   nic_query("-x", dev, out, sizeof(out))) {
 		s->status = "cannot";
 		snprintf(s->detail, sizeof(s->detail),
 			 "no RSS indirection table (ethtool -x)");
@@ -1221,8 +1233,8 @@ static int cmd_nic(int argc, char **argv)
 	classes = 1 << bits;
 	if (classes > q)
 		classes = (int)q;
-	if (nic_exec((snprintf(buf, sizeof(buf), "ethtool -k %s", dev), buf),
-		     out, sizeof(out)) || !strstr(out, "ntuple-filters:")) {
+	if (nic_query("-k", dev, out, sizeof(out)) ||
+	    !strstr(out, "ntuple-filters:")) {
 		s = nic_step("ntuple", "cannot");
 		snprintf(s->detail, sizeof(s->detail),
 			 "the driver reports no ntuple-filters feature");
@@ -1288,12 +1300,28 @@ static int cmd_nic(int argc, char **argv)
 			fsync(fileno(state));
 		}
 		if (nic_do(s->cmd, out, sizeof(out))) {
-			s->status = "failed";
 			out[strcspn(out, "\n")] = '\0';
 			snprintf(s->detail, sizeof(s->detail), "%.200s", out);
-			bad++;
-			if (!strcmp(s->what, "rule"))
-				hook = true;
+			if (strcmp(s->what, "rule")) {
+				s->status = "failed";
+				bad++;
+				continue;
+			}
+			/*
+			 * Masked port rules are the driver's to refuse (ixgbe,
+			 * i40e and ice take no partial masks): say so, try no
+			 * more of them, and leave it to the software hook.
+			 */
+			s->status = "cannot";
+			hook = true;
+			for (int j = i + 1; j < nic_nsteps; j++)
+				if (!strcmp(nic_steps[j].what, "rule") &&
+				    !strcmp(nic_steps[j].status, "planned")) {
+					nic_steps[j].status = "skipped";
+					snprintf(nic_steps[j].detail,
+						 sizeof(nic_steps[j].detail),
+						 "the driver refused the first rule");
+				}
 			continue;
 		}
 		s->status = "done";

@@ -147,6 +147,9 @@ case "$1" in
 -k) printf 'Features for %s:\nntuple-filters: off\nreceive-hashing: on\n' "$2" ;;
 -x) printf 'RX flow hash indirection table for %s with 8 RX ring(s):\n' "$2" ;;
 *) echo "$*" >>"$(dirname "$0")/ran"
+   if [ "$1" = -N ] && [ "$3" != delete ] && [ -e "$(dirname "$0")/refuse" ]; then
+	echo "rmgr: Cannot insert RX class rule: Invalid argument"; exit 1
+   fi
    [ "$1" = -N ] && [ "$3" != delete ] && echo "Added rule with ID $((40 + $(wc -l <"$(dirname "$0")/ran")))" ;;
 esac
 exit 0
@@ -189,8 +192,25 @@ head -1 "$state/ran" | grep -q "^-N $dev delete " ||
 tail -1 "$state/ran" | grep -qx -- "-L $dev combined 8" ||
 	fail "described NIC undo: channels not put back last: $(tail -1 "$state/ran")"
 [ ! -e "$state/nic-$dev.state" ] || fail "described NIC undo left the state"
-rm -f "$state/ran" "$state/expected" "$fake"
 ok "described NIC: apply and undo"
+
+# The same NIC whose driver refuses masked rules (as ixgbe, i40e and ice
+# do): the first rule is reported impossible, no other is tried, the run
+# succeeds and relies on the software hook; undo puts back the rest.
+: >"$state/refuse"
+rm -f "$state/ran"
+out=$(FASTSOCKET_ETHTOOL=$fake "$cli" nic $dev --state-dir "$state") ||
+	fail "refused rules: exit $?: $out"
+[ "$(grep -c '^cannot *rule' <<<"$out")" = 1 ] || fail "refused rules: not one 'cannot rule': $out"
+[ "$(grep -c '^skipped *rule' <<<"$out")" = $((2 * classes - 1)) ] ||
+	fail "refused rules: the other rules not skipped: $out"
+grep -q "software steering covers" <<<"$out" || fail "refused rules: no word on the software hook"
+[ "$(grep -c -- '^-N ' "$state/ran")" = 1 ] || fail "refused rules: more than one rule tried"
+out=$(FASTSOCKET_ETHTOOL=$fake "$cli" nic $dev --undo --state-dir "$state") ||
+	fail "refused rules: undo exit $?: $out"
+[ ! -e "$state/nic-$dev.state" ] || fail "refused rules: undo left the state"
+rm -f "$state/ran" "$state/expected" "$state/refuse" "$fake"
+ok "described NIC: masked rules refused"
 
 # nothing to undo, bad arguments: exit 2, nothing changed
 "$cli" nic $dev --undo --state-dir "$state" 2>/dev/null
