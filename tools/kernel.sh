@@ -7,7 +7,7 @@
 #                               git repo (tag "base") and apply linux-patches/
 #   kernel.sh vanilla-tree      build/linux-vanilla: a worktree at "base"
 #   kernel.sh build FLAVOR      configure and build bzImage; FLAVOR is
-#                               test | bench | vanilla
+#                               test | bench | vanilla | nofs | kcsan
 #   kernel.sh export            regenerate linux-patches/ from build/linux
 #   kernel.sh check             checkpatch --strict on every patch
 #   kernel.sh check-build       build the kernel at every patch of the series
@@ -170,6 +170,7 @@ configure() {
 	local frags=("$patches/config/vm.config")
 	case $flavor in
 	test) frags+=("$patches/config/test.config" "$patches/fastsocket.config") ;;
+	kcsan) frags+=("$patches/config/kcsan.config" "$patches/fastsocket.config") ;;
 	bench) frags+=("$patches/config/bench.config" "$patches/fastsocket.config") ;;
 	vanilla) frags+=("$patches/config/bench.config") ;;
 	nofs) frags+=("$patches/config/bench.config" "$patches/config/nofs.config") ;;
