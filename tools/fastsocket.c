@@ -789,7 +789,8 @@ static int cmd_run(int argc, char **argv)
  * in the state file that undoes it; --undo runs those lines backwards.
  */
 
-#define NIC_STEPS	300
+/* channels, rss, ntuple, an IRQ per queue, two rules per class */
+#define NIC_STEPS	(8 + 2 * 4096)
 #define NIC_OUT		4096
 
 struct nic_step {
@@ -807,8 +808,11 @@ static struct nic_step *nic_step(const char *what, const char *status)
 {
 	struct nic_step *s;
 
-	if (nic_nsteps == NIC_STEPS)
-		return NULL;
+	if (nic_nsteps == NIC_STEPS) {
+		err("nic: more than %d steps; nothing more is planned or done",
+		    NIC_STEPS);
+		exit(EXIT_REFUSED);
+	}
 	s = &nic_steps[nic_nsteps++];
 	memset(s, 0, sizeof(*s));
 	s->what = what;
@@ -971,8 +975,6 @@ static int nic_plan_irqs(const char *dev, int ncpu)
 			continue;
 		snprintf(cpu, sizeof(cpu), "%d", found % ncpu);
 		s = nic_step("irq", strcmp(old, cpu) ? "planned" : "skipped");
-		if (!s)
-			break;
 		snprintf(s->cmd, sizeof(s->cmd), "write %s %s", path, cpu);
 		snprintf(s->undo, sizeof(s->undo), "write %s %s", path, old);
 		snprintf(s->detail, sizeof(s->detail), "%s to CPU %s", last,
@@ -1045,7 +1047,8 @@ static void nic_print(const char *dev, bool dry, int ncpu, unsigned int bits,
 /* Undo what the state file @path says, last change first. */
 static int nic_undo(const char *dev, const char *path)
 {
-	char lines[NIC_STEPS][192], out[NIC_OUT];
+	static char lines[NIC_STEPS][192];
+	char out[NIC_OUT];
 	int n = 0, i, bad = 0;
 	FILE *f;
 
@@ -1065,8 +1068,6 @@ static int nic_undo(const char *dev, const char *path)
 		struct nic_step *s = nic_step("undo", "done");
 		int rc = nic_do(lines[i], out, sizeof(out));
 
-		if (!s)
-			break;
 		snprintf(s->cmd, sizeof(s->cmd), "%s", lines[i]);
 		if (rc) {
 			s->status = "failed";
@@ -1265,8 +1266,6 @@ static int cmd_nic(int argc, char **argv)
 				    (low & 1);
 
 		s = nic_step("rule", "planned");
-		if (!s)
-			break;
 		snprintf(s->cmd, sizeof(s->cmd),
 			 "ethtool -N %s flow-type %s dst-port %u m 0x%x action %d",
 			 dev, i % 2 ? "tcp6" : "tcp4", want, ~care & 0xffff,
