@@ -104,6 +104,9 @@ static struct {
  */
 static int fsl_warned;		/* the "runs without Fastsocket" warning */
 static int fsl_no_option;	/* kernel without TCP_FASTSOCKET: stop */
+/* a getsockopt(TCP_FASTSOCKET) of a TCP socket succeeded: from then on,
+ * its failure means "not a TCP socket" */
+static int fsl_option_seen;
 
 /* ------------------------------------------------------------ messages */
 
@@ -406,6 +409,8 @@ static bool fsl_enable(int fd, const char *who, enum fsl_kind kind)
 		setopt_failed(who, fd, family, port, "cannot read", errno);
 		return false;
 	}
+	/* Pairs with the load in fsl_enable_active(). */
+	__atomic_store_n(&fsl_option_seen, 1, __ATOMIC_RELAXED);
 	if (mode == TCP_FASTSOCKET_OFF) {
 		debug_sock(who, fd, family, port,
 			   "TCP_FASTSOCKET_OFF set by the application, left");
@@ -427,12 +432,6 @@ static bool fsl_enable(int fd, const char *who, enum fsl_kind kind)
 }
 
 /*
- * A getsockopt(TCP_FASTSOCKET) succeeded in this process: the kernel has
- * the option, so from then on its failure means "not a TCP socket".
- */
-static int fsl_option_seen;
-
-/*
  * fsl_enable() for a socket about to connect(), in two system calls where
  * the full checks take seven: a proxy connects once per request. Only TCP
  * sockets answer getsockopt(TCP_FASTSOCKET) (UDP, raw, UNIX and MPTCP
@@ -445,14 +444,9 @@ static bool fsl_enable_active(int fd)
 {
 	int mode;
 
-	if (cfg.debug || !__atomic_load_n(&fsl_option_seen, __ATOMIC_RELAXED)) {
-		bool changed = fsl_enable(fd, "connect", FSL_ACTIVE);
-
-		if (!__atomic_load_n(&fsl_no_option, __ATOMIC_RELAXED) &&
-		    !get_int(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode))
-			__atomic_store_n(&fsl_option_seen, 1, __ATOMIC_RELAXED);
-		return changed;
-	}
+	/* Pairs with the store in fsl_enable(). */
+	if (cfg.debug || !__atomic_load_n(&fsl_option_seen, __ATOMIC_RELAXED))
+		return fsl_enable(fd, "connect", FSL_ACTIVE);
 	if (get_int(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode) ||
 	    mode != TCP_FASTSOCKET_DEFAULT)
 		return false;

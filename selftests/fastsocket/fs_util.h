@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -124,27 +125,41 @@ err:
 }
 
 /*
- * Connect to the listener @lfd's address with a socket of @type
- * (SOCK_STREAM, optionally | SOCK_NONBLOCK: then a connect still in
- * progress counts as started). Returns the socket or -1.
+ * Connect to @sa with a socket of @type (SOCK_STREAM, optionally |
+ * SOCK_NONBLOCK: then a connect still in progress counts as started),
+ * TCP_FASTSOCKET set to @mode first unless @mode is -1. Returns the
+ * socket or -1.
+ */
+static inline int fs_connect_addr(const struct sockaddr *sa, socklen_t len,
+				  int type, int mode)
+{
+	int fd;
+
+	fd = socket(sa->sa_family, type, 0);
+	if (fd < 0)
+		return -1;
+	if ((mode >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode,
+				     sizeof(mode))) ||
+	    (connect(fd, sa, len) &&
+	     !((type & SOCK_NONBLOCK) && errno == EINPROGRESS))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Connect to the listener @lfd's address with a socket of @type, as
+ * fs_connect_addr() does. Returns the socket or -1.
  */
 static inline int fs_connect_type(int lfd, int type)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int fd;
 
 	if (getsockname(lfd, (struct sockaddr *)&ss, &len))
 		return -1;
-	fd = socket(ss.ss_family, type, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&ss, len) &&
-	    !((type & SOCK_NONBLOCK) && errno == EINPROGRESS)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return fs_connect_addr((struct sockaddr *)&ss, len, type, -1);
 }
 
 /* Connect to the listener @lfd's address. Returns the socket or -1. */
@@ -162,19 +177,11 @@ static inline int fs_connect_on(int lfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int fd, on = TCP_FASTSOCKET_ON;
 
 	if (getsockname(lfd, (struct sockaddr *)&ss, &len))
 		return -1;
-	fd = socket(ss.ss_family, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &on, sizeof(on)) ||
-	    connect(fd, (struct sockaddr *)&ss, len)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return fs_connect_addr((struct sockaddr *)&ss, len, SOCK_STREAM,
+			       TCP_FASTSOCKET_ON);
 }
 
 /*
@@ -203,6 +210,38 @@ static inline int fs_one_conn(int lfd)
 out_c:
 	close(c);
 	return err;
+}
+
+/*
+ * The libfastsocket.so under test into @path (@len bytes), resolved:
+ * $FS_PRELOAD_LIB, else build/tools/ seen from this test binary in
+ * build/selftests/fastsocket/. Returns 0 or -errno.
+ */
+static inline int fs_preload_lib(char *path, size_t len)
+{
+	const char *env = getenv("FS_PRELOAD_LIB");
+	char self[PATH_MAX], buf[PATH_MAX + 32], *slash;
+	ssize_t n;
+
+	if (env) {
+		snprintf(buf, sizeof(buf), "%s", env);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n < 0)
+			return -errno;
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (!slash)
+			return -ENOENT;
+		*slash = '\0';
+		snprintf(buf, sizeof(buf), "%s/../../tools/libfastsocket.so",
+			 self);
+	}
+	if (len < PATH_MAX)
+		return -ENAMETOOLONG;
+	if (!realpath(buf, path))
+		return -errno;
+	return access(path, R_OK) ? -errno : 0;
 }
 
 /* SO_INCOMING_CPU of @fd, or -1. */

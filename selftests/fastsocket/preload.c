@@ -396,28 +396,13 @@ static char lib_path[PATH_MAX];
 
 static int find_paths(void)
 {
-	const char *env = getenv("FS_PRELOAD_LIB");
-	char buf[PATH_MAX + 64], *slash;
 	ssize_t n;
 
 	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 	if (n < 0)
 		return -errno;
 	self_exe[n] = '\0';
-	if (env) {
-		snprintf(buf, sizeof(buf), "%s", env);
-	} else {
-		/* build/selftests/fastsocket/preload -> build/tools/ */
-		snprintf(buf, sizeof(buf), "%s", self_exe);
-		slash = strrchr(buf, '/');
-		if (!slash)
-			return -ENOENT;
-		snprintf(slash, buf + sizeof(buf) - slash,
-			 "/../../tools/libfastsocket.so");
-	}
-	if (!realpath(buf, lib_path))
-		return -errno;
-	return access(lib_path, R_OK) ? -errno : 0;
+	return fs_preload_lib(lib_path, sizeof(lib_path));
 }
 
 /* dup2() that also works when @fd is already @to (clears CLOEXEC). */

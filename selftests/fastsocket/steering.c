@@ -379,17 +379,8 @@ static int set_range(int low, int high)
 /* A socket with TCP_FASTSOCKET_ON connected to the server, or -1. */
 static int connect_on(const FIXTURE_DATA(steer) *self)
 {
-	int fd, mode = TCP_FASTSOCKET_ON;
-
-	fd = socket(self->dst.ss_family, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode, sizeof(mode)) ||
-	    connect(fd, (struct sockaddr *)&self->dst, self->dlen)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return fs_connect_addr((const struct sockaddr *)&self->dst, self->dlen,
+			       SOCK_STREAM, TCP_FASTSOCKET_ON);
 }
 
 /*
@@ -846,32 +837,6 @@ static int client_main(char **argv)
 	return 0;
 }
 
-/* libfastsocket.so: build/selftests/fastsocket/X -> build/tools/ */
-static int preload_lib(char *path, size_t len)
-{
-	const char *env = getenv("FS_PRELOAD_LIB");
-	char self_exe[PATH_MAX], buf[PATH_MAX + 32], *slash;
-	ssize_t n;
-
-	if (env) {
-		snprintf(buf, sizeof(buf), "%s", env);
-	} else {
-		n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
-		if (n < 0)
-			return -errno;
-		self_exe[n] = '\0';
-		slash = strrchr(self_exe, '/');
-		if (!slash)
-			return -ENOENT;
-		*slash = '\0';
-		snprintf(buf, sizeof(buf), "%s/../../tools/libfastsocket.so",
-			 self_exe);
-	}
-	if (!realpath(buf, path) || strlen(path) >= len)
-		return -ENOENT;
-	return access(path, R_OK) ? -errno : 0;
-}
-
 /*
  * An unmodified client under libfastsocket.so with FASTSOCKET_ACTIVE=1 is
  * steered like one that sets TCP_FASTSOCKET_ON itself.
@@ -883,7 +848,7 @@ TEST_F(steer, preload_active_is_steered)
 	int n = self->ncpu * PER_CPU, local = -1, classed = -1, port;
 	FILE *f;
 
-	ASSERT_EQ(0, preload_lib(lib, sizeof(lib)));
+	ASSERT_EQ(0, fs_preload_lib(lib, sizeof(lib)));
 	if (self->dst.ss_family == AF_INET6) {
 		inet_ntop(AF_INET6,
 			  &((struct sockaddr_in6 *)&self->dst)->sin6_addr,
