@@ -19,6 +19,13 @@
 #   make export-patches  regenerate linux-patches/ from build/linux
 #   make checkpatch      scripts/checkpatch.pl --strict on the series
 #   make check-series    checkpatch, then build the kernel at every patch
+#   make deb             Debian packages into build/deb/: linux-image and
+#                        linux-headers of the patched kernel with Debian's
+#                        config (DEB_FLAVOR=cloud-amd64, or amd64),
+#                        fastsocket-dkms and fastsocket-tools; lintian
+#   make test-deb        install them into a clean Debian 12 root (DKMS
+#                        builds the module there), then boot the packaged
+#                        kernel and run the Fastsocket selftests with it
 #   make deps            install the Debian packages (as root)
 TOP := $(CURDIR)
 BUILD := $(TOP)/build
@@ -30,6 +37,9 @@ DEB_PACKAGES := linux-source-6.12 build-essential flex bison bc cpio kmod \
 	libelf-dev libssl-dev xz-utils ccache git python3 qemu-system-x86 \
 	iproute2 ethtool procps util-linux rsync nginx-light haproxy wrk \
 	gnuplot-nox linux-perf python3-ply python3-git busybox-static groff-base
+
+# What "make deb" and "make test-deb" need beyond the above.
+DEB_BUILD_PACKAGES := linux-config-6.12 dpkg-dev debhelper lintian mmdebstrap
 
 all: kernel module selftests tools benchmarks
 
@@ -86,10 +96,21 @@ checkpatch:
 check-series: checkpatch
 	tools/kernel.sh check-build
 
+DEB_FLAVOR ?= cloud-amd64
+deb: deps
+	@tools/deps.sh $(DEB_BUILD_PACKAGES)
+	DEB_FLAVOR=$(DEB_FLAVOR) tools/kernel.sh deb
+	tools/deb/build.sh
+	tools/deb/lint.sh
+
+test-deb: deb tools selftests
+	DEB_FLAVOR=$(DEB_FLAVOR) tools/deb/test.sh
+
 clean:
 	$(MAKE) -C selftests clean
 	$(MAKE) -C tools clean
 	rm -rf $(BUILD)/obj-* $(BUILD)/module-* $(BUILD)/vm
 
+.PHONY: deb test-deb
 .PHONY: all deps kernel vanilla module selftests tools benchmarks test demo install \
 	bench bench-plots export-patches checkpatch check-series clean

@@ -1380,7 +1380,8 @@ static int usage(FILE *f)
 {
 	const struct command *c;
 
-	fprintf(f, "usage: fastsocket [-j|--json] [-p|--pretty] COMMAND [ARGS]\n");
+	fprintf(f, "usage: fastsocket [-j|--json] [-p|--pretty] COMMAND [ARGS]\n"
+		"       fastsocket --version\n");
 	for (c = commands; c->name; c++)
 		fprintf(f, "       fastsocket %s\n", c->usage);
 	fprintf(f,
@@ -1421,6 +1422,9 @@ int main(int argc, char **argv)
 			json = pretty = true;
 		} else if (cmd < 0 && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
 			return usage(stdout);
+		} else if (cmd < 0 && !strcmp(a, "--version")) {
+			printf("fastsocket %s\n", FS_VERSION);
+			return EXIT_DONE;
 		} else if (cmd < 0 && a[0] == '-') {
 			err("unknown option '%s'", a);
 			return usage(stderr);

@@ -34,6 +34,12 @@
 #define TCP_FASTSOCKET_OFF	2	/* disabled whatever the port */
 #endif
 
+/*
+ * The release of the module, the tools and their Debian packages
+ * (tools/deb/build.sh reads it from here).
+ */
+#define FS_VERSION	"0.10.0"
+
 #define FS_SYSCTL_DIR	"/proc/sys/net/fastsocket"
 #define FS_STATS	"/proc/net/fastsocket"
 

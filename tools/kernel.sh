@@ -11,6 +11,9 @@
 #   kernel.sh export            regenerate linux-patches/ from build/linux
 #   kernel.sh check             checkpatch --strict on every patch
 #   kernel.sh check-build       build the kernel at every patch of the series
+#   kernel.sh deb               linux-image and linux-headers packages of the
+#                               patched kernel with Debian's config
+#                               (DEB_FLAVOR=cloud-amd64|amd64) into build/deb/
 #
 # The compiler runs under ccache; CCACHE_DIR defaults to a directory outside
 # the clone so that a fresh clone on the same machine starts warm.
@@ -250,6 +253,85 @@ cmd_check_build() {
 	log "all $n patches build on their own, with and without CONFIG_FASTSOCKET"
 }
 
+# Debian packages of the patched kernel. The config is Debian's own for
+# DEB_FLAVOR (linux-config-6.12) with fastsocket.config and deb.config on
+# top; the release is 6.12.N-fastsocket-FLAVOR and the package version
+# Debian's source version plus "+fastsocketN" (N patches). The changelog
+# entry and /usr/share/doc/PKG/fastsocket-series name the base and every
+# patch. "make bindeb-pkg" would regenerate debian/ and lose both, so the
+# steps are its own: "make debian", then dpkg-buildpackage as it runs it.
+cmd_deb() {
+	local flavor=${DEB_FLAVOR:-cloud-amd64}
+	local cfg=/usr/src/linux-config-6.12/config.amd64_none_$flavor.xz
+	[ -r "$cfg" ] || die "$cfg missing: apt-get install linux-config-6.12 (DEB_FLAVOR is cloud-amd64 or amd64)"
+	cmd_tree
+	local debdir=$build/deb obj=$build/deb/obj-$flavor
+	# Set, even empty: setlocalversion then adds no "+" for the git tree.
+	export LOCALVERSION=
+	local frags=("$patches/fastsocket.config")
+	[ "${DEB_DEBUG:-0}" = 1 ] || frags+=("$patches/config/deb.config")
+	local want
+	want=$( (xz -dc "$cfg"; cat "${frags[@]}") | sha256sum | cut -d' ' -f1)
+	mkdir -p "$obj"
+	if [ "$(cat "$obj/.fastsocket-frags" 2>/dev/null)" != "$want" ]; then
+		xz -dc "$cfg" > "$obj/.config"
+		"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" \
+			"${frags[@]}" >/dev/null
+		"$src/scripts/config" --file "$obj/.config" \
+			--set-str LOCALVERSION "-fastsocket-$flavor"
+		make_kernel "$src" "$obj" -s olddefconfig
+		grep -qx CONFIG_FASTSOCKET=y "$obj/.config" ||
+			die "CONFIG_FASTSOCKET=y did not survive olddefconfig"
+		echo "$want" > "$obj/.fastsocket-frags"
+	fi
+	local base npatch release pkgver
+	base=$(git_src log -1 --format=%s base | sed 's/^linux-source-6.12 //')
+	npatch=$(git_src rev-list --count base..HEAD)
+	release=$(make_kernel "$src" "$obj" -s kernelrelease)
+	pkgver="$base+fastsocket$npatch"
+	log "packaging $release ($pkgver)"
+	# scripts/package/mkdebian writes debian/ from these variables (the
+	# "debian" target of scripts/Makefile.package is not reachable from
+	# the top Makefile, its run-command target is).
+	KDEB_PKGVERSION=$pkgver KDEB_SOURCENAME=linux-fastsocket \
+	KDEB_CHANGELOG_DIST=bookworm \
+	DEBEMAIL=fastsocket@example.org DEBFULLNAME="Fastsocket Developers" \
+		make_kernel "$src" "$obj" -s run-command \
+		KBUILD_RUN_COMMAND='$(srctree)/scripts/package/mkdebian'
+	{
+		echo "Fastsocket for Linux 6.12: linux-image-$release"
+		echo "Base: Debian linux-source-6.12 $base"
+		echo "Config: Debian $flavor, linux-patches/fastsocket.config$([ "${DEB_DEBUG:-0}" = 1 ] || echo ', linux-patches/config/deb.config')"
+		echo "Patches ($npatch):"
+		git_src log --reverse --format='  %h %s' base..HEAD
+	} > "$obj/debian/fastsocket-series"
+	local p
+	for p in "linux-image-$release" "linux-headers-$release"; do
+		echo debian/fastsocket-series > "$obj/debian/$p.docs"
+	done
+	{
+		echo "linux-fastsocket ($pkgver) bookworm; urgency=medium"
+		echo
+		echo "  * Debian linux-source-6.12 $base with the Fastsocket series:"
+		git_src log --reverse --format='    - %s' base..HEAD | cut -c1-78
+		echo "  * Config: Debian $flavor plus the Fastsocket fragment."
+		echo
+		echo " -- Fastsocket Developers <fastsocket@example.org>  $(date -R -d "$KBUILD_BUILD_TIMESTAMP")"
+	} > "$obj/debian/changelog"
+	# ccache by PATH: Debian's /usr/lib/ccache has gcc and cc under ccache.
+	(cd "$obj" && PATH=/usr/lib/ccache:$PATH \
+		DEB_BUILD_OPTIONS="parallel=$jobs terse" \
+		dpkg-buildpackage --build=binary --no-pre-clean --unsigned-changes \
+		-R"make -f debian/rules" -j1 \
+		-a"$(cat debian/arch)" --no-check-builddeps -us -uc >"$obj/build.log" 2>&1) || {
+		tail -40 "$obj/build.log" >&2
+		die "dpkg-buildpackage failed (log: $obj/build.log)"
+	}
+	echo "$release" > "$debdir/release-$flavor"
+	log "packages in $debdir:"
+	ls -s1 "$debdir"/*"$pkgver"*.deb >&2
+}
+
 cmd_check() {
 	local p rc=0
 	for p in $(series_files); do
@@ -266,5 +348,6 @@ build) shift; cmd_build "$@" ;;
 export) cmd_export ;;
 check) cmd_check ;;
 check-build) cmd_check_build ;;
-*) echo "usage: $0 tree|vanilla-tree|build FLAVOR|export|check|check-build" >&2; exit 2 ;;
+deb) cmd_deb ;;
+*) echo "usage: $0 tree|vanilla-tree|build FLAVOR|export|check|check-build|deb" >&2; exit 2 ;;
 esac
