@@ -296,8 +296,10 @@ cmd_deb() {
 	KDEB_PKGVERSION=$pkgver KDEB_SOURCENAME=linux-fastsocket \
 	KDEB_CHANGELOG_DIST=bookworm \
 	DEBEMAIL=fastsocket@example.org DEBFULLNAME="Fastsocket Developers" \
-		make_kernel "$src" "$obj" -s run-command \
+		make_kernel "$src" "$obj" -s run-command KERNELRELEASE="$release" \
 		KBUILD_RUN_COMMAND='$(srctree)/scripts/package/mkdebian'
+	grep -qx "KERNELRELEASE := $release" "$obj/debian/rules.vars" ||
+		die "mkdebian did not take the release $release"
 	{
 		echo "Fastsocket for Linux 6.12: linux-image-$release"
 		echo "Base: Debian linux-source-6.12 $base"
@@ -313,16 +315,17 @@ cmd_deb() {
 		echo "linux-fastsocket ($pkgver) bookworm; urgency=medium"
 		echo
 		echo "  * Debian linux-source-6.12 $base with the Fastsocket series:"
-		git_src log --reverse --format='    - %s' base..HEAD | cut -c1-78
+		git_src log --reverse --format='%s' base..HEAD | while IFS= read -r subj; do
+			echo "$subj" | fold -s -w 70 | sed -e 's/ *$//' -e '1s/^/    - /' -e '2,$s/^/      /'
+		done
 		echo "  * Config: Debian $flavor plus the Fastsocket fragment."
 		echo
 		echo " -- Fastsocket Developers <fastsocket@example.org>  $(date -R -d "$KBUILD_BUILD_TIMESTAMP")"
 	} > "$obj/debian/changelog"
 	# ccache by PATH: Debian's /usr/lib/ccache has gcc and cc under ccache.
-	(cd "$obj" && PATH=/usr/lib/ccache:$PATH \
-		DEB_BUILD_OPTIONS="parallel=$jobs terse" \
+	(cd "$obj" && PATH=/usr/lib/ccache:$PATH DEB_BUILD_OPTIONS=terse \
 		dpkg-buildpackage --build=binary --no-pre-clean --unsigned-changes \
-		-R"make -f debian/rules" -j1 \
+		-R"make -f debian/rules" -j"$jobs" \
 		-a"$(cat debian/arch)" --no-check-builddeps -us -uc >"$obj/build.log" 2>&1) || {
 		tail -40 "$obj/build.log" >&2
 		die "dpkg-buildpackage failed (log: $obj/build.log)"

@@ -404,18 +404,31 @@ static inline int fs_wait_pid_sleeping(pid_t pid)
 	return fs_wait_stat_sleeping(path);
 }
 
-/* Load $FS_MODULE (set by runtests.sh). Returns 0 or -errno. */
+#ifndef MODULE_INIT_COMPRESSED_FILE
+#define MODULE_INIT_COMPRESSED_FILE	4
+#endif
+
+/*
+ * Load $FS_MODULE (set by runtests.sh). A DKMS build for a Debian kernel
+ * is fastsocket.ko.xz: the kernel decompresses it (CONFIG_MODULE_DECOMPRESS).
+ * Returns 0 or -errno.
+ */
 static inline int fs_load_module(void)
 {
 	const char *path = getenv("FS_MODULE");
-	int fd, err = 0;
+	size_t len = path ? strlen(path) : 0;
+	int fd, err = 0, flags = 0;
 
 	if (!path)
 		return -ENOENT;
+	if ((len > 3 && !strcmp(path + len - 3, ".xz")) ||
+	    (len > 3 && !strcmp(path + len - 3, ".gz")) ||
+	    (len > 4 && !strcmp(path + len - 4, ".zst")))
+		flags = MODULE_INIT_COMPRESSED_FILE;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST)
+	if (syscall(SYS_finit_module, fd, "", flags) && errno != EEXIST)
 		err = -errno;
 	close(fd);
 	return err;
