@@ -36,10 +36,11 @@ MODULE := $(BUILD)/module-obj-$(FLAVOR)/fastsocket.ko
 DEB_PACKAGES := linux-source-6.12 build-essential flex bison bc cpio kmod \
 	libelf-dev libssl-dev xz-utils ccache git python3 qemu-system-x86 \
 	iproute2 ethtool procps util-linux rsync nginx-light haproxy wrk \
-	gnuplot-nox linux-perf python3-ply python3-git busybox-static groff-base
+	gnuplot-nox linux-perf python3-ply python3-git busybox-static groff-base \
+	dpkg-dev lintian
 
 # What "make deb" and "make test-deb" need beyond the above.
-DEB_BUILD_PACKAGES := linux-config-6.12 dpkg-dev debhelper lintian mmdebstrap
+DEB_BUILD_PACKAGES := linux-config-6.12 debhelper mmdebstrap
 
 all: kernel module selftests tools benchmarks
 

@@ -24,7 +24,7 @@ fi
 # self-check on loopback; the one list of benchmark configurations.
 if [ $# = 0 ]; then
 	read -r p _ f _ s _ <<<"$summary"
-	for t in tools/check-install.sh benchmarks/test_crr.sh \
+	for t in tools/check-install.sh tools/deb/check.sh benchmarks/test_crr.sh \
 		 benchmarks/test_configs.sh; do
 		if "$top/$t" > "$out/host-${t##*/}.log" 2>&1; then
 			echo "host: $t ok"
