@@ -1,0 +1,560 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The local established table (net.fastsocket.established).
+ *
+ * The test netns is the server for passive connections and the client
+ * for active ones; a peer netns joined by veth is the other side. RPS
+ * spreads what the test netns receives over every CPU, as a NIC's RSS
+ * would, so each connection is set up on the CPU its packets go to and is
+ * inserted in that CPU's block of the established table. Each test
+ * checks that the connections are found (no reset, no loss) and that the
+ * counters moved, with a control in the same test where it makes sense:
+ * the feature off, or the flows moved to another CPU.
+ */
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <stdarg.h>
+
+#include "fs_util.h"
+#include "kselftest_harness.h"
+
+#define CONNS		32
+#define MAX_CONNS	256
+#define DEV		"fse0"
+#define PEER_DEV	"fse1"
+
+/* Run a shell command; returns its exit status, or -1. */
+static int run(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return st < 0 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+}
+
+/* Fill @ss with @family's address @v4 or @v6 and @port. */
+static socklen_t set_addr(struct sockaddr_storage *ss, int family,
+			  const char *v4, const char *v6, int port)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = family;
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		inet_pton(AF_INET6, v6, &a->sin6_addr);
+		a->sin6_port = htons(port);
+		return sizeof(*a);
+	}
+	((struct sockaddr_in *)ss)->sin_port = htons(port);
+	inet_pton(AF_INET, v4, &((struct sockaddr_in *)ss)->sin_addr);
+	return sizeof(struct sockaddr_in);
+}
+
+/*
+ * Echo server: accept on @lfd and echo every byte back, on every
+ * connection, until the process ends. Runs in a thread or a child.
+ */
+static void *echo_main(void *p)
+{
+	int lfd = *(int *)p, ep, n, i, s;
+	struct epoll_event ev = { .events = EPOLLIN }, evs[64];
+	char buf[256];
+
+	ep = epoll_create1(0);
+	ev.data.fd = lfd;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev))
+		return NULL;
+	for (;;) {
+		n = epoll_wait(ep, evs, 64, -1);
+		for (i = 0; i < n; i++) {
+			s = evs[i].data.fd;
+			if (s == lfd) {
+				s = accept(lfd, NULL, NULL);
+				ev.data.fd = s;
+				if (s >= 0)
+					epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+				continue;
+			}
+			n = read(s, buf, sizeof(buf));
+			if (n <= 0) {
+				close(s);
+				continue;
+			}
+			if (write(s, buf, n) != n)
+				close(s);
+			n = 1;
+		}
+	}
+	return NULL;
+}
+
+/* A listener on @family's wildcard, port 0, TCP_FASTSOCKET @mode. */
+static int listener(int family, int mode)
+{
+	struct sockaddr_storage ss = { .ss_family = family };
+	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+					     sizeof(struct sockaddr_in);
+	int fd, one = 1;
+
+	fd = socket(family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if ((mode >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode,
+				     sizeof(mode))) ||
+	    bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 1024)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One round trip on @fd; 0 or -1. */
+static int ping(int fd)
+{
+	char buf[8];
+
+	return write(fd, "ping", 4) == 4 && read(fd, buf, sizeof(buf)) == 4 ?
+	       0 : -1;
+}
+
+/*
+ * The peer: a child in the peer netns that opens connections to the test
+ * netns and uses them on request, over a pipe pair. Commands (one int):
+ * n > 0 opens n more connections, each with one round trip; 0 does a
+ * round trip on every open one; -1 closes them all; -2 exits. The answer
+ * is the number of failures.
+ */
+struct peer {
+	pid_t pid;
+	int cmd, res;
+};
+
+static void peer_main(const char *ns, const struct sockaddr_storage *dst,
+		      socklen_t dlen, int cmd, int res)
+{
+	int fds[MAX_CONNS], nfd = 0, c, bad, i, nsfd;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	nsfd = open(path, O_RDONLY);
+	if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+		_exit(1);
+	while (read(cmd, &c, sizeof(c)) == sizeof(c) && c != -2) {
+		bad = 0;
+		if (c > 0) {
+			for (i = 0; i < c && nfd < MAX_CONNS; i++) {
+				int fd = socket(dst->ss_family, SOCK_STREAM, 0);
+
+				if (fd < 0 ||
+				    connect(fd, (const struct sockaddr *)dst,
+					    dlen) || ping(fd)) {
+					bad++;
+					if (fd >= 0)
+						close(fd);
+					continue;
+				}
+				fds[nfd++] = fd;
+			}
+			bad += c - i;
+		} else if (c == 0) {
+			for (i = 0; i < nfd; i++)
+				bad += !!ping(fds[i]);
+		} else {
+			while (nfd)
+				close(fds[--nfd]);
+		}
+		if (write(res, &bad, sizeof(bad)) != sizeof(bad))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/* Send @c to the peer; returns its answer, or -1. */
+static int peer_do(struct peer *p, int c)
+{
+	int bad;
+
+	if (write(p->cmd, &c, sizeof(c)) != sizeof(c) ||
+	    read(p->res, &bad, sizeof(bad)) != sizeof(bad))
+		return -1;
+	return bad;
+}
+
+FIXTURE(est) {
+	char ns[32];
+	int ncpu;
+	int lfd;		/* the enabled listener here */
+	int port;
+	pthread_t echo;
+	bool echo_on;
+	struct peer peer;
+	pid_t peer_server;	/* echo server in the peer netns */
+	struct sockaddr_storage peer_addr;	/* its address and port */
+	socklen_t peer_len;
+};
+
+FIXTURE_VARIANT(est) {
+	int family;
+};
+
+FIXTURE_VARIANT_ADD(est, ipv4) { .family = AF_INET };
+FIXTURE_VARIANT_ADD(est, ipv6) { .family = AF_INET6 };
+
+static void set_rps(struct __test_metadata *_metadata, unsigned int mask)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%x", mask);
+	ASSERT_EQ(0, fs_write_file("/sys/class/net/" DEV "/queues/rx-0/rps_cpus",
+				   buf));
+}
+
+FIXTURE_SETUP(est)
+{
+	struct sockaddr_storage here;
+	socklen_t hlen;
+	int cmd[2], res[2], pfd[2], port;
+
+	self->ns[0] = '\0';
+	self->lfd = -1;
+	self->peer.pid = -1;
+	self->peer_server = -1;
+	self->echo_on = false;
+	/* a peer that died must fail a test, not kill it */
+	signal(SIGPIPE, SIG_IGN);
+	if (!fs_present())
+		SKIP(return, "fastsocket module not loaded");
+	if (!fs_feature_available("established"))
+		SKIP(return, "this kernel has no local established table");
+	self->ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	ASSERT_GT(32, self->ncpu);
+
+	ASSERT_EQ(0, unshare(CLONE_NEWNET | CLONE_NEWNS));
+	ASSERT_EQ(0, fs_lo_up());
+	ASSERT_EQ(0, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	umount2("/sys", MNT_DETACH);
+	ASSERT_EQ(0, mount("sysfs", "/sys", "sysfs", 0, NULL));
+	snprintf(self->ns, sizeof(self->ns), "fs_est_%d", getpid());
+	ASSERT_EQ(0, run("ip netns add %s", self->ns));
+	ASSERT_EQ(0, run("ip link add " DEV " type veth peer name " PEER_DEV
+			 " netns %s", self->ns));
+	ASSERT_EQ(0, run("ip addr add 10.98.0.1/24 dev " DEV " && "
+			 "ip -6 addr add fd98::1/64 dev " DEV " nodad && "
+			 "ip link set " DEV " up"));
+	ASSERT_EQ(0, run("ip -n %1$s addr add 10.98.0.2/24 dev " PEER_DEV
+			 " && ip -n %1$s -6 addr add fd98::2/64 dev " PEER_DEV
+			 " nodad && ip -n %1$s link set " PEER_DEV " up && "
+			 "ip -n %1$s link set lo up", self->ns));
+	set_rps(_metadata, (1U << self->ncpu) - 1);
+	ASSERT_EQ(0, fs_enable_all());
+	ASSERT_EQ(1, fs_sysctl_int("established"));
+
+	/* The enabled listener and its echo thread. */
+	self->lfd = listener(variant->family, TCP_FASTSOCKET_ON);
+	ASSERT_LE(0, self->lfd);
+	self->port = fs_local_port(self->lfd);
+	ASSERT_EQ(0, pthread_create(&self->echo, NULL, echo_main, &self->lfd));
+	self->echo_on = true;
+
+	/* The peer's clients. */
+	hlen = set_addr(&here, variant->family, "10.98.0.1", "fd98::1",
+			self->port);
+	ASSERT_EQ(0, pipe(cmd));
+	ASSERT_EQ(0, pipe(res));
+	self->peer.pid = fork();
+	ASSERT_LE(0, self->peer.pid);
+	if (!self->peer.pid) {
+		close(cmd[1]);
+		close(res[0]);
+		peer_main(self->ns, &here, hlen, cmd[0], res[1]);
+	}
+	close(cmd[0]);
+	close(res[1]);
+	self->peer.cmd = cmd[1];
+	self->peer.res = res[0];
+
+	/* The peer's echo server, for active connections from here. */
+	ASSERT_EQ(0, pipe(pfd));
+	self->peer_server = fork();
+	ASSERT_LE(0, self->peer_server);
+	if (!self->peer_server) {
+		char path[64];
+		int nsfd, fd;
+
+		close(pfd[0]);
+		snprintf(path, sizeof(path), "/run/netns/%s", self->ns);
+		nsfd = open(path, O_RDONLY);
+		if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+			_exit(1);
+		fd = listener(variant->family, -1);
+		port = fd < 0 ? -1 : fs_local_port(fd);
+		if (write(pfd[1], &port, sizeof(port)) != sizeof(port))
+			_exit(1);
+		echo_main(&fd);
+		_exit(1);
+	}
+	close(pfd[1]);
+	ASSERT_EQ(sizeof(port), read(pfd[0], &port, sizeof(port)));
+	close(pfd[0]);
+	ASSERT_LT(0, port);
+	self->peer_len = set_addr(&self->peer_addr, variant->family,
+				  "10.98.0.2", "fd98::2", port);
+}
+
+FIXTURE_TEARDOWN(est)
+{
+	if (self->peer.pid > 0) {
+		peer_do(&self->peer, -2);
+		waitpid(self->peer.pid, NULL, 0);
+	}
+	if (self->peer_server > 0) {
+		kill(self->peer_server, SIGKILL);
+		waitpid(self->peer_server, NULL, 0);
+	}
+	if (self->echo_on) {
+		pthread_cancel(self->echo);
+		pthread_join(self->echo, NULL);
+	}
+	if (self->ns[0])
+		run("ip netns del %s", self->ns);
+}
+
+static long total(const char *name)
+{
+	return fs_stat(name, -1);
+}
+
+/*
+ * Passive connections of an enabled listener go into the block of the CPU
+ * that set them up, and every later packet finds them there. The control:
+ * with established off, none does.
+ */
+TEST_F(est, passive_connections_are_local)
+{
+	long ins = total("est_local"), hit = total("est_hit_local");
+	long remote = total("est_hit_remote");
+
+	ASSERT_LE(0, ins);
+	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	ASSERT_EQ(0, peer_do(&self->peer, 0));
+	/* one request socket each */
+	EXPECT_EQ(ins + CONNS, total("est_local"));
+	/* the handshake's ACK, two pings, their ACKs at least */
+	EXPECT_LE(hit + 3 * CONNS, total("est_hit_local"));
+	EXPECT_EQ(remote, total("est_hit_remote"));
+	ASSERT_EQ(0, peer_do(&self->peer, -1));
+
+	/* The control: the switch off, as on vanilla. */
+	ASSERT_EQ(0, fs_sysctl_write("established", "0"));
+	ins = total("est_local");
+	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	ASSERT_EQ(0, peer_do(&self->peer, 0));
+	EXPECT_EQ(ins, total("est_local"));
+	ASSERT_EQ(0, peer_do(&self->peer, -1));
+}
+
+/*
+ * /proc/net/tcp{,6} (what ss reads without netlink) walks the whole
+ * table: every local connection is listed, once.
+ */
+TEST_F(est, proc_net_tcp_lists_each_once)
+{
+	const char *path = variant->family == AF_INET6 ? "/proc/net/tcp6" :
+							 "/proc/net/tcp";
+	char line[512], seen[65536] = { 0 };
+	unsigned int lport, rport, st;
+	int n = 0, dup = 0;
+	FILE *f;
+
+	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ':');
+
+		/* "sl: local:port remote:port st ..." */
+		if (!p || !(p = strchr(p + 1, ':')) ||
+		    sscanf(p + 1, "%x", &lport) != 1 ||
+		    !(p = strchr(p + 1, ':')) ||
+		    sscanf(p + 1, "%x %x", &rport, &st) != 2)
+			continue;
+		if (lport != (unsigned int)self->port || st != 1)
+			continue;
+		dup += seen[rport]++ > 0;
+		n++;
+	}
+	fclose(f);
+	EXPECT_EQ(CONNS, n);
+	EXPECT_EQ(0, dup);
+	ASSERT_EQ(0, peer_do(&self->peer, -1));
+}
+
+/*
+ * The flows move: RPS now sends everything to CPU 0. Connections set up
+ * on other CPUs are found in their blocks from CPU 0, and none is lost.
+ */
+TEST_F(est, moved_flows_are_found)
+{
+	long remote;
+
+	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	remote = total("est_hit_remote");
+	set_rps(_metadata, 1);
+	EXPECT_EQ(0, peer_do(&self->peer, 0));
+	EXPECT_LT(remote, total("est_hit_remote"));
+	set_rps(_metadata, (1U << self->ncpu) - 1);
+	EXPECT_EQ(0, peer_do(&self->peer, 0));
+	ASSERT_EQ(0, peer_do(&self->peer, -1));
+}
+
+/*
+ * A CPU goes offline with connections in its block: they keep working,
+ * and the CPU comes back.
+ */
+TEST_F(est, cpu_offline_keeps_connections)
+{
+	const char *online = "/sys/devices/system/cpu/cpu1/online";
+	char buf[8];
+
+	if (fs_read_file(online, buf, sizeof(buf)) || buf[0] != '1')
+		SKIP(return, "CPU 1 cannot go offline here");
+	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	ASSERT_EQ(0, fs_write_file(online, "0"));
+	EXPECT_EQ(0, peer_do(&self->peer, 0));
+	ASSERT_EQ(0, fs_write_file(online, "1"));
+	set_rps(_metadata, (1U << self->ncpu) - 1);
+	EXPECT_EQ(0, peer_do(&self->peer, 0));
+	ASSERT_EQ(0, peer_do(&self->peer, -1));
+}
+
+/* The module goes away under load: local connections keep working. */
+TEST_F(est, module_unload_keeps_connections)
+{
+	if (!getenv("FS_MODULE"))
+		SKIP(return, "FS_MODULE not set: the module could not be reloaded");
+	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	ASSERT_EQ(0, fs_unload_module());
+	EXPECT_EQ(0, peer_do(&self->peer, 0));
+	EXPECT_EQ(0, peer_do(&self->peer, -1));
+	ASSERT_EQ(0, fs_load_module());
+}
+
+struct par {
+	const FIXTURE_DATA(est) *self;
+	int cpu, n, bad;
+	int ports[CONNS];
+	int fds[CONNS];
+};
+
+/* Connect CONNS times to the peer's echo server from one pinned CPU. */
+static void *par_connect(void *p)
+{
+	struct par *c = p;
+	int i, fd;
+
+	if (pin_to(c->cpu)) {
+		c->bad = CONNS;
+		return NULL;
+	}
+	for (i = 0; i < CONNS; i++) {
+		fd = fs_connect_addr((const struct sockaddr *)&c->self->peer_addr,
+				     c->self->peer_len, SOCK_STREAM,
+				     TCP_FASTSOCKET_ON);
+		if (fd < 0 || ping(fd)) {
+			c->bad++;
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		c->fds[c->n] = fd;
+		c->ports[c->n++] = fs_local_port(fd);
+	}
+	return NULL;
+}
+
+/*
+ * Steered active connections from every CPU at once to one destination:
+ * each goes into its CPU's block, and no two share a tuple.
+ */
+TEST_F(est, parallel_connects_unique)
+{
+	static struct par c[32];
+	static char seen[65536];
+	long ins = total("est_local");
+	pthread_t th[32];
+	int cpu, i, dup = 0, n = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (cpu = 0; cpu < self->ncpu; cpu++) {
+		memset(&c[cpu], 0, sizeof(c[cpu]));
+		c[cpu].self = self;
+		c[cpu].cpu = cpu;
+		ASSERT_EQ(0, pthread_create(&th[cpu], NULL, par_connect,
+					    &c[cpu]));
+	}
+	for (cpu = 0; cpu < self->ncpu; cpu++) {
+		pthread_join(th[cpu], NULL);
+		EXPECT_EQ(0, c[cpu].bad);
+		for (i = 0; i < c[cpu].n; i++) {
+			dup += seen[c[cpu].ports[i]]++ > 0;
+			n++;
+		}
+	}
+	EXPECT_EQ(self->ncpu * CONNS, n);
+	EXPECT_EQ(0, dup);
+	EXPECT_EQ(ins + n, total("est_local"));
+	for (cpu = 0; cpu < self->ncpu; cpu++) {
+		for (i = 0; i < c[cpu].n; i++) {
+			EXPECT_EQ(0, ping(c[cpu].fds[i]));
+			close(c[cpu].fds[i]);
+		}
+	}
+}
+
+/*
+ * TIME_WAIT in a block: with one port in CPU 0's class and tcp_tw_reuse,
+ * each new connection takes the port back from its own TIME_WAIT
+ * socket, which is in CPU 0's block.
+ */
+TEST_F(est, time_wait_reused_in_block)
+{
+	unsigned int bits = fs_sysctl_int(FS_CLASS_BITS);
+	long ins = total("est_local"), fb = total("connect_fallback");
+	char range[32];
+	int i, fd, low;
+
+	for (low = 40000; fs_port_class(low, low, low + 1, bits) != 0;
+	     low += 2)
+		;
+	snprintf(range, sizeof(range), "%d %d", low, low + 1);
+	ASSERT_EQ(0, fs_write_file("/proc/sys/net/ipv4/ip_local_port_range",
+				   range));
+	ASSERT_EQ(0, fs_write_file("/proc/sys/net/ipv4/tcp_tw_reuse", "1"));
+	ASSERT_EQ(0, pin_to(0));
+	for (i = 0; i < 3; i++) {
+		if (i)
+			sleep(2);	/* tw_reuse wants a newer second */
+		fd = fs_connect_addr((const struct sockaddr *)&self->peer_addr,
+				     self->peer_len, SOCK_STREAM,
+				     TCP_FASTSOCKET_ON);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, ping(fd));
+		EXPECT_EQ(low, fs_local_port(fd));
+		/* we close first: TIME_WAIT is here */
+		close(fd);
+	}
+	EXPECT_EQ(ins + 3, total("est_local"));
+	EXPECT_EQ(fb, total("connect_fallback"));
+}
+
+TEST_HARNESS_MAIN
