@@ -28,7 +28,7 @@ while read -r cmd path _; do
 	*.xz) xz -dc "$path" > "$dst" ;;
 	*) cp "$path" "$dst" ;;
 	esac
-done < <(modprobe -d "$root" -S "$rel" --show-depends 9p 9pnet_virtio virtio_net)
+done < <(modprobe -d "$root" -S "$rel" -a --show-depends 9p 9pnet_virtio virtio_net)
 [ "$n" -ge 3 ] || { echo "initrd: found $n modules for 9p in $root" >&2; exit 1; }
 cat > "$tmp/init" <<'INIT'
 #!/bin/sh
