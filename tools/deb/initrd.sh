@@ -20,8 +20,12 @@ mkdir -p "$tmp"/{bin,dev,proc,sys,newroot,modules}
 cp $bb "$tmp/bin/busybox"
 ln -s busybox "$tmp/bin/sh"
 n=0
+seen=" "
 while read -r cmd path _; do
 	[ "$cmd" = insmod ] || continue
+	# a module two of them need is listed twice
+	case $seen in *" $path "*) continue ;; esac
+	seen="$seen$path "
 	n=$((n + 1))
 	dst=$tmp/modules/$(printf '%02d' $n)-$(basename "${path%.xz}")
 	case $path in
