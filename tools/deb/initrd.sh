@@ -7,9 +7,9 @@
 # and virtio-net are modules: ROOT is the linux-image package unpacked
 # (ROOT/lib/modules/RELEASE). Its /init loads those modules (busybox
 # insmod, in modprobe's dependency order, decompressed), mounts the host
-# root as vm-run's kernel command line asks (root=, rootflags=), binds
-# fs.modules=DIR (a path on the host root) over /lib/modules so that the
-# guest's modprobe finds the package's modules, and switches to init=.
+# root as vm-run's kernel command line asks (root=, rootflags=) and
+# switches to init=. The guest's modprobe finds the package's other
+# modules through tools/deb/guest-modprobe.
 set -euo pipefail
 root=$1 rel=$2 out=$3
 bb=/bin/busybox
@@ -44,20 +44,15 @@ $bb mount -t devtmpfs devtmpfs /dev
 for m in /modules/*.ko; do
 	$bb insmod "$m" || fail "cannot load $m"
 done
-root= flags= init=/sbin/init mods=
+root= flags= init=/sbin/init
 for arg in $($bb cat /proc/cmdline); do
 	case $arg in
 	root=*) root=${arg#root=} ;;
 	rootflags=*) flags=${arg#rootflags=} ;;
 	init=*) init=${arg#init=} ;;
-	fs.modules=*) mods=${arg#fs.modules=} ;;
 	esac
 done
 $bb mount -t 9p -o "ro,$flags" "$root" /newroot || fail "cannot mount $root"
-if [ -n "$mods" ]; then
-	$bb mount --bind "/newroot$mods" /newroot/lib/modules ||
-		fail "cannot bind $mods over /lib/modules"
-fi
 $bb umount /proc
 $bb umount /dev
 exec $bb switch_root /newroot "$init"

@@ -160,13 +160,15 @@ if [ -z "$mod" ]; then
 fi
 "$top/tools/deb/initrd.sh" "$img" "$rel" "$deb/initrd-$rel.gz" >/dev/null ||
 	{ no "initrd"; finish; }
-gmod=/lib/modules/$rel/updates/dkms/$(basename "$mod")
+gmod=$img/lib/modules/$rel/updates/dkms/$(basename "$mod")
 vmout=$top/build/vm/test-deb-$(date +%Y%m%d-%H%M%S)
 cat > "$logs/guest.sh" <<GUEST
 #!/bin/sh
 # In the guest: the packaged kernel, its modules, the DKMS module.
 uname -r | grep -qx '$rel' || { echo "guest: running \$(uname -r), not $rel"; exit 1; }
-modprobe fastsocket || { echo "guest: modprobe fastsocket failed"; exit 1; }
+# The package's modules, for the kernel's own requests too (veth, ...).
+echo $top/tools/deb/guest-modprobe > /proc/sys/kernel/modprobe
+$top/tools/deb/guest-modprobe fastsocket || { echo "guest: modprobe fastsocket failed"; exit 1; }
 grep -q '^fastsocket ' /proc/modules || { echo "guest: fastsocket not loaded"; exit 1; }
 echo "guest: $rel, modprobe fastsocket ok: \$(cat /proc/sys/net/fastsocket/available)"
 rmmod fastsocket
@@ -175,7 +177,7 @@ GUEST
 chmod 755 "$logs/guest.sh"
 "$top/tools/vm-run" --nic -q -t "${FS_TEST_VM_TIMEOUT:-2400}" -o "$vmout" \
 	--kernel "$img/boot/vmlinuz-$rel" --initrd "$deb/initrd-$rel.gz" \
-	--append "fs.modules=$img/lib/modules" -- "$logs/guest.sh"
+	-- "$logs/guest.sh"
 rc=$?
 grep -a "^guest: \|^runtests: \|^fastsocket/" "$vmout/console.log" | tail -60
 summary=$(cat "$vmout/summary" 2>/dev/null)
