@@ -177,7 +177,11 @@ GUEST
 chmod 755 "$logs/guest.sh"
 # ACPI IRQ routing: without MP tables (not in Debian's cloud config) the
 # CPUs' APICs are only found through ACPI, and acpi=noirq leaves one CPU.
-FS_VM_ACPI_IRQ=1 "$top/tools/vm-run" --nic -q -t "${FS_TEST_VM_TIMEOUT:-2400}" -o "$vmout" \
+# Single-threaded TCG (--icount): under multi-threaded TCG this kernel
+# took an int3 Oops at a static-branch site that module_reload flips,
+# which single-threaded TCG and the test kernels never showed (see
+# docs/packaging.md).
+FS_VM_ACPI_IRQ=1 "$top/tools/vm-run" --icount --nic -q -t "${FS_TEST_VM_TIMEOUT:-2400}" -o "$vmout" \
 	--kernel "$img/boot/vmlinuz-$rel" --initrd "$deb/initrd-$rel.gz" \
 	-- "$logs/guest.sh"
 rc=$?
