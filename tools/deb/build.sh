@@ -12,8 +12,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tools/deb
 out=${OUT:-$top/build/deb}
-ver=$(sed -n 's/^#define FS_VERSION[[:space:]]*"\(.*\)"$/\1/p' "$top/tools/fastsocket.h")
-[ -n "$ver" ] || { echo "deb: no FS_VERSION in tools/fastsocket.h" >&2; exit 1; }
+ver=$("$here/version")
 debver=$ver-1
 arch=$(dpkg --print-architecture)
 maint="Fastsocket Developers <fastsocket@example.org>"

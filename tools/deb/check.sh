@@ -11,7 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 OUT=$tmp "$top/tools/deb/build.sh"
 "$top/tools/deb/lint.sh" "$tmp"/*.deb
 # The DKMS source is what module/ holds, and its dkms.conf the version.
-ver=$(sed -n 's/^#define FS_VERSION[[:space:]]*"\(.*\)"$/\1/p' "$top/tools/fastsocket.h")
+ver=$("$top/tools/deb/version")
 dpkg-deb -x "$tmp"/fastsocket-dkms_*.deb "$tmp/x"
 cmp "$top/module/fastsocket_main.c" "$tmp/x/usr/src/fastsocket-$ver/fastsocket_main.c"
 grep -qx "PACKAGE_VERSION=\"$ver\"" "$tmp/x/usr/src/fastsocket-$ver/dkms.conf"

@@ -36,7 +36,7 @@ finish() {
 
 rel=$(cat "$deb/release-$flavor" 2>/dev/null) ||
 	{ no "no kernel packages for $flavor (make deb)"; finish; }
-ver=$(sed -n 's/^#define FS_VERSION[[:space:]]*"\(.*\)"$/\1/p' "$top/tools/fastsocket.h")
+ver=$("$top/tools/deb/version") || { no "no FS_VERSION"; finish; }
 pkg() { ls -t "$deb"/"$1"_*.deb 2>/dev/null | head -1; }
 image=$(pkg "linux-image-$rel") headers=$(pkg "linux-headers-$rel")
 dkms=$(pkg fastsocket-dkms) tools=$(pkg fastsocket-tools)
