@@ -404,6 +404,21 @@ static inline int fs_wait_pid_sleeping(pid_t pid)
 	return fs_wait_stat_sleeping(path);
 }
 
+/*
+ * Wait for a full RCU grace period: membarrier(MEMBARRIER_CMD_GLOBAL)
+ * returns only after synchronize_rcu(). Local queues attached to a
+ * listener that was already hashed take children once a grace period has
+ * passed (patch 3); a test that needs them now waits here instead of
+ * guessing a time. Returns 0 or -errno.
+ */
+static inline int fs_wait_rcu_gp(void)
+{
+	/* MEMBARRIER_CMD_GLOBAL, from <linux/membarrier.h> */
+	if (syscall(__NR_membarrier, 1, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 #ifndef MODULE_INIT_COMPRESSED_FILE
 #define MODULE_INIT_COMPRESSED_FILE	4
 #endif

@@ -817,21 +817,24 @@ static void run_inherited(struct __test_metadata *_metadata,
 	EXPECT_EQ(mode, value(s, "mode"));
 	EXPECT_EQ(TCP_FASTSOCKET_DEFAULT, value(s, "mode4"));
 	EXPECT_EQ(port, value(s, "port"));
-	/* In accept(), so attached before the first connection. */
+	/*
+	 * In accept(), so attached before the first connection; after a
+	 * grace period its local queues take children.
+	 */
 	ASSERT_EQ(0, fs_wait_pid_sleeping(s->pid));
+	ASSERT_EQ(0, fs_wait_rcu_gp());
 	EXPECT_EQ(CONNS + 1, clients(AF_INET, port, 1));
 	ASSERT_EQ(0, finish(s)) TH_LOG("server said: %s", s->lines);
 	EXPECT_EQ(CONNS, served(s));
 	snap(&c1);
 	/*
 	 * Queues attached to a listener already hashed take children only
-	 * after an RCU grace period (patch 3); until then they go to the
-	 * shared queue, counted as global. Not a Fastsocket listener: none.
+	 * after an RCU grace period (patch 3), waited for above: every
+	 * connection is queued locally. Not a Fastsocket listener: none.
 	 */
 	if (mode == TCP_FASTSOCKET_ON) {
-		EXPECT_LT(0, c1.listen_local - c0.listen_local);
-		EXPECT_EQ(CONNS + 1, c1.listen_local - c0.listen_local +
-				     c1.listen_global - c0.listen_global);
+		EXPECT_EQ(CONNS + 1, c1.listen_local - c0.listen_local);
+		EXPECT_EQ(0, c1.listen_global - c0.listen_global);
 		EXPECT_EQ(CONNS + 1, c1.accept_local - c0.accept_local +
 				     c1.accept_stolen - c0.accept_stolen +
 				     c1.accept_global - c0.accept_global);

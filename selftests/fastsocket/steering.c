@@ -599,8 +599,14 @@ static void *acceptor_main(void *p)
 			a->failed++;
 			return NULL;
 		}
+		/*
+		 * Only the handshake has been processed yet: the client
+		 * speaks after our "helo", so "first" is the CPU that
+		 * completed it, whatever the timing of the client.
+		 */
 		first = incoming_cpu(s);
-		if (read(s, buf, sizeof(buf)) != 4) {
+		if (write(s, "helo", 4) != 4 ||
+		    read(s, buf, sizeof(buf)) != 4) {
 			a->failed++;
 			close(s);
 			continue;
@@ -656,6 +662,7 @@ static int remote_clients(const FIXTURE_DATA(steer) *self, int port, int n,
 	for (i = 0; i < n + quits; i++) {
 		fd = socket(ss.ss_family, SOCK_STREAM, 0);
 		if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) ||
+		    read(fd, buf, sizeof(buf)) != 4 ||
 		    write(fd, i < n ? "ping" : "quit", 4) != 4 ||
 		    (i < n && read(fd, buf, sizeof(buf)) != 4))
 			bad++;
