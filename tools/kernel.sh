@@ -289,6 +289,18 @@ cmd_deb() {
 	npatch=$(git_src rev-list --count base..HEAD)
 	release=$(make_kernel "$src" "$obj" -s kernelrelease)
 	pkgver="$base+fastsocket$npatch"
+	# Up to date: the same tree commit and config, and the packages there.
+	# DEB_REBUILD=1 builds them again anyway.
+	local stamp="$want $(git_src rev-parse HEAD)"
+	if [ "${DEB_REBUILD:-0}" != 1 ] &&
+	   [ "$(cat "$debdir/stamp-$flavor" 2>/dev/null)" = "$stamp" ] &&
+	   [ -f "$debdir/linux-image-${release}_${pkgver}_amd64.deb" ] &&
+	   [ -f "$debdir/linux-headers-${release}_${pkgver}_amd64.deb" ]; then
+		log "$release ($pkgver) is up to date (DEB_REBUILD=1 rebuilds it)"
+		echo "$release" > "$debdir/release-$flavor"
+		return 0
+	fi
+	rm -f "$debdir/stamp-$flavor"
 	log "packaging $release ($pkgver)"
 	# scripts/package/mkdebian writes debian/ from these variables (the
 	# "debian" target of scripts/Makefile.package is not reachable from
@@ -331,6 +343,7 @@ cmd_deb() {
 		die "dpkg-buildpackage failed (log: $obj/build.log)"
 	}
 	echo "$release" > "$debdir/release-$flavor"
+	echo "$stamp" > "$debdir/stamp-$flavor"
 	log "packages in $debdir:"
 	ls -s1 "$debdir"/*"$pkgver"*.deb >&2
 }
