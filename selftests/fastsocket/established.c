@@ -15,7 +15,6 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <signal.h>
-#include <stdarg.h>
 
 #include "fs_util.h"
 #include "kselftest_harness.h"
@@ -24,20 +23,6 @@
 #define MAX_CONNS	256
 #define DEV		"fse0"
 #define PEER_DEV	"fse1"
-
-/* Run a shell command; returns its exit status, or -1. */
-static int run(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st < 0 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
-}
 
 /* Fill @ss with @family's address @v4 or @v6 and @port. */
 static socklen_t set_addr(struct sockaddr_storage *ss, int family,
@@ -245,16 +230,7 @@ FIXTURE_SETUP(est)
 	umount2("/sys", MNT_DETACH);
 	ASSERT_EQ(0, mount("sysfs", "/sys", "sysfs", 0, NULL));
 	snprintf(self->ns, sizeof(self->ns), "fs_est_%d", getpid());
-	ASSERT_EQ(0, run("ip netns add %s", self->ns));
-	ASSERT_EQ(0, run("ip link add " DEV " type veth peer name " PEER_DEV
-			 " netns %s", self->ns));
-	ASSERT_EQ(0, run("ip addr add 10.98.0.1/24 dev " DEV " && "
-			 "ip -6 addr add fd98::1/64 dev " DEV " nodad && "
-			 "ip link set " DEV " up"));
-	ASSERT_EQ(0, run("ip -n %1$s addr add 10.98.0.2/24 dev " PEER_DEV
-			 " && ip -n %1$s -6 addr add fd98::2/64 dev " PEER_DEV
-			 " nodad && ip -n %1$s link set " PEER_DEV " up && "
-			 "ip -n %1$s link set lo up", self->ns));
+	ASSERT_EQ(0, fs_veth_netns(self->ns, DEV, PEER_DEV, 98));
 	set_rps(_metadata, (1U << self->ncpu) - 1);
 	ASSERT_EQ(0, fs_enable_all());
 	ASSERT_EQ(1, fs_sysctl_int("established"));
@@ -326,7 +302,7 @@ FIXTURE_TEARDOWN(est)
 		pthread_join(self->echo, NULL);
 	}
 	if (self->ns[0])
-		run("ip netns del %s", self->ns);
+		fs_run("ip netns del %s", self->ns);
 }
 
 static long total(const char *name)

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fastsocket.h"	/* tools/: uapi values, names, stats parser */
@@ -402,6 +404,46 @@ static inline int fs_wait_pid_sleeping(pid_t pid)
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	return fs_wait_stat_sleeping(path);
+}
+
+/* Run a shell command line made from @fmt; its exit status, or -1. */
+static inline int fs_run(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return st < 0 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+}
+
+/*
+ * A network namespace @ns joined to this one by a veth pair: @dev here
+ * with 10.@net.0.1/24 and fd@net::1/64, @peer there with .2 and ::2, both
+ * up, and lo up there. Returns 0, or the failing command's status.
+ */
+static inline int fs_veth_netns(const char *ns, const char *dev,
+				const char *peer, int net)
+{
+	int err;
+
+	err = fs_run("ip netns add %s", ns);
+	if (!err)
+		err = fs_run("ip link add %s type veth peer name %s netns %s",
+			     dev, peer, ns);
+	if (!err)
+		err = fs_run("ip addr add 10.%2$d.0.1/24 dev %1$s && "
+			     "ip -6 addr add fd%2$d::1/64 dev %1$s nodad && "
+			     "ip link set %1$s up", dev, net);
+	if (!err)
+		err = fs_run("ip -n %1$s addr add 10.%3$d.0.2/24 dev %2$s && "
+			     "ip -n %1$s -6 addr add fd%3$d::2/64 dev %2$s nodad && "
+			     "ip -n %1$s link set %2$s up && "
+			     "ip -n %1$s link set lo up", ns, peer, net);
+	return err;
 }
 
 /*

@@ -14,7 +14,6 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <signal.h>
-#include <stdarg.h>
 
 #include "fs_util.h"
 #include "kselftest_harness.h"
@@ -22,20 +21,6 @@
 #define PER_CPU		16
 #define CLI_DEV		"fsc0"
 #define SRV_DEV		"fss0"
-
-/* Run a shell command; returns its exit status, or -1. */
-static int run(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st < 0 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
-}
 
 static int port_range(int *low, int *high)
 {
@@ -132,16 +117,7 @@ FIXTURE_SETUP(steer)
 	ASSERT_EQ(0, mount("sysfs", "/sys", "sysfs", 0, NULL));
 
 	snprintf(self->ns, sizeof(self->ns), "fs_steer_%d", getpid());
-	ASSERT_EQ(0, run("ip netns add %s", self->ns));
-	ASSERT_EQ(0, run("ip link add " CLI_DEV " type veth peer name "
-			 SRV_DEV " netns %s", self->ns));
-	ASSERT_EQ(0, run("ip addr add 10.99.0.1/24 dev " CLI_DEV " && "
-			 "ip -6 addr add fd99::1/64 dev " CLI_DEV " nodad && "
-			 "ip link set " CLI_DEV " up"));
-	ASSERT_EQ(0, run("ip -n %1$s addr add 10.99.0.2/24 dev " SRV_DEV
-			 " && ip -n %1$s -6 addr add fd99::2/64 dev " SRV_DEV
-			 " nodad && ip -n %1$s link set " SRV_DEV " up && "
-			 "ip -n %1$s link set lo up", self->ns));
+	ASSERT_EQ(0, fs_veth_netns(self->ns, CLI_DEV, SRV_DEV, 99));
 
 	/* RPS spreads what the client receives over every CPU. */
 	snprintf(mask, sizeof(mask), "%x", (1U << self->ncpu) - 1);
@@ -195,7 +171,7 @@ FIXTURE_TEARDOWN(steer)
 		waitpid(self->server, NULL, 0);
 	}
 	if (self->ns[0])
-		run("ip netns del %s", self->ns);
+		fs_run("ip netns del %s", self->ns);
 }
 
 /*
