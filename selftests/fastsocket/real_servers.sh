@@ -108,14 +108,24 @@ start_nginx() {
 	wait_port 8080
 }
 
+# Graceful stop (QUIT), given 30 s under emulation. A master still there
+# then is a failure of its own, reported with what the servers were
+# doing, and killed with its workers so that the next case can bind.
 stop_nginx() {
 	local pid i
 	pid=$(cat "$dir/nginx.pid" 2>/dev/null) || return 0
 	kill -QUIT "$pid"
-	for i in $(seq 100); do
+	for i in $(seq 300); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "FAIL: nginx master $pid did not quit within 30 s of QUIT"
+		diagnose
+		pkill -KILL -P "$pid"
+		kill -KILL "$pid"
+		failures=$((failures + 1))
+	fi
 	rm -f "$dir/nginx.pid"
 }
 
