@@ -394,22 +394,28 @@ TEST_F(est, moved_flows_are_found)
 }
 
 /*
- * A CPU goes offline with connections in its block: they keep working,
- * and the CPU comes back.
+ * A CPU goes offline with connections in its block: its block is handed
+ * over, so the connections keep working and are found there from the
+ * other CPUs (est_handover); the CPU comes back and the hand-over ends.
  */
 TEST_F(est, cpu_offline_keeps_connections)
 {
 	const char *online = "/sys/devices/system/cpu/cpu1/online";
+	long handover;
 	char buf[8];
 
 	if (fs_read_file(online, buf, sizeof(buf)) || buf[0] != '1')
 		SKIP(return, "CPU 1 cannot go offline here");
 	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	handover = total("est_handover");
 	ASSERT_EQ(0, fs_write_file(online, "0"));
 	EXPECT_EQ(0, peer_do(&self->peer, 0));
+	EXPECT_LT(handover, total("est_handover"));
 	ASSERT_EQ(0, fs_write_file(online, "1"));
+	handover = total("est_handover");
 	set_rps(_metadata, (1U << self->ncpu) - 1);
 	EXPECT_EQ(0, peer_do(&self->peer, 0));
+	EXPECT_EQ(handover, total("est_handover"));
 	ASSERT_EQ(0, peer_do(&self->peer, -1));
 }
 
