@@ -14,6 +14,9 @@
 #include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+#include <linux/bpf.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <signal.h>
 
 #include "fs_util.h"
@@ -537,6 +540,375 @@ TEST_F(est, time_wait_reused_in_block)
 	}
 	EXPECT_EQ(ins + 3, total("est_local"));
 	EXPECT_EQ(fb, total("connect_fallback"));
+}
+
+/* Lines printed by shell command @cmd, or -1. */
+static int count_lines(const char *cmd)
+{
+	char line[512];
+	FILE *f;
+	int n = 0;
+
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	return pclose(f) ? -1 : n;
+}
+
+/*
+ * ss lists the local connections and ss -K (SOCK_DESTROY, through
+ * inet_diag's full lookup) kills them, from CPU 0, in whichever block
+ * they are: the ones in CPU 1's block are found there (est_hit_remote).
+ * The control, a connection in its usual bucket, shows that this kernel
+ * can destroy sockets at all.
+ */
+TEST_F(est, ss_kills_local_connections)
+{
+	char cmd[256];
+	long remote;
+	int fd, n;
+
+	ASSERT_EQ(0, pin_to(0));
+	fd = fs_connect_addr((const struct sockaddr *)&self->peer_addr,
+			     self->peer_len, SOCK_STREAM, TCP_FASTSOCKET_OFF);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ping(fd));
+	/* sin_port and sin6_port are at the same place */
+	snprintf(cmd, sizeof(cmd),
+		 "taskset -c 0 ss -K -tnH state established dport = :%d",
+		 ntohs(((struct sockaddr_in *)&self->peer_addr)->sin_port));
+	n = count_lines(cmd);
+	if (ping(fd) == 0)
+		SKIP(close(fd); return,
+		     "no SOCK_DESTROY here (CONFIG_INET_DIAG_DESTROY)");
+	EXPECT_EQ(1, n);
+	close(fd);
+
+	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	snprintf(cmd, sizeof(cmd),
+		 "ss -tnH state established sport = :%d", self->port);
+	EXPECT_EQ(CONNS, count_lines(cmd));
+	remote = total("est_hit_remote");
+	snprintf(cmd, sizeof(cmd),
+		 "taskset -c 0 ss -K -tnH state established sport = :%d",
+		 self->port);
+	n = count_lines(cmd);
+	EXPECT_EQ(CONNS, n);
+	EXPECT_LT(remote, total("est_hit_remote"));
+	snprintf(cmd, sizeof(cmd),
+		 "ss -tnH state established sport = :%d", self->port);
+	EXPECT_EQ(0, count_lines(cmd));
+	/* the peer saw every connection reset */
+	EXPECT_EQ(CONNS, peer_do(&self->peer, 0));
+	ASSERT_EQ(0, peer_do(&self->peer, -1));
+}
+
+/* The sequence number the peer acknowledged last on idle @fd, or -1. */
+static long long snd_una(int fd)
+{
+	int q = TCP_SEND_QUEUE, on = 1, off = -1;	/* TCP_REPAIR_OFF_NO_WP */
+	unsigned int seq;
+	socklen_t len = sizeof(seq);
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
+		return -1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq, &len))
+		seq = 0, len = 0;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) || !len)
+		return -1;
+	return seq;	/* idle: all written is acked, write_seq == snd_una */
+}
+
+static unsigned short csum(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	unsigned int sum = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += b[i] << 8 | b[i + 1];
+	if (len & 1)
+		sum += b[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons(~sum);
+}
+
+/*
+ * From the peer netns, send the ICMP error a router would send for a
+ * segment of connected socket @fd that was too big for @mtu: "fragmentation
+ * needed" (IPv4) or "packet too big" (IPv6), quoting @fd's header with
+ * the sequence number the peer acknowledged last. 0 or -1.
+ */
+static int send_too_big(const char *ns, int fd, int mtu)
+{
+	struct sockaddr_storage here, there;
+	socklen_t hl = sizeof(here), tl = sizeof(there);
+	unsigned char pkt[128] = { 0 };
+	long long seq = snd_una(fd);
+	int st, len, raw, nsfd;
+	unsigned int nseq;
+	char path[64];
+	pid_t pid;
+
+	if (seq < 0 || getsockname(fd, (struct sockaddr *)&here, &hl) ||
+	    getpeername(fd, (struct sockaddr *)&there, &tl))
+		return -1;
+	nseq = htonl(seq);
+	if (here.ss_family == AF_INET) {
+		struct sockaddr_in *h = (void *)&here, *t = (void *)&there;
+		struct iphdr *ip = (void *)(pkt + 8);
+
+		pkt[0] = 3;				/* unreachable */
+		pkt[1] = 4;				/* frag needed */
+		pkt[6] = mtu >> 8;
+		pkt[7] = mtu;
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tot_len = htons(mtu + 100);
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_TCP;
+		ip->saddr = h->sin_addr.s_addr;
+		ip->daddr = t->sin_addr.s_addr;
+		ip->check = csum(ip, sizeof(*ip));
+		memcpy(pkt + 28, &h->sin_port, 2);
+		memcpy(pkt + 30, &t->sin_port, 2);
+		memcpy(pkt + 32, &nseq, 4);
+		len = 36;
+		((unsigned short *)pkt)[1] = csum(pkt, len);
+	} else {
+		struct sockaddr_in6 *h = (void *)&here, *t = (void *)&there;
+		struct ip6_hdr *ip6 = (void *)(pkt + 8);
+		unsigned int m = htonl(mtu);
+
+		pkt[0] = 2;				/* packet too big */
+		memcpy(pkt + 4, &m, 4);
+		ip6->ip6_flow = htonl(6 << 28);
+		ip6->ip6_plen = htons(mtu + 100);
+		ip6->ip6_nxt = IPPROTO_TCP;
+		ip6->ip6_hlim = 64;
+		ip6->ip6_src = h->sin6_addr;
+		ip6->ip6_dst = t->sin6_addr;
+		memcpy(pkt + 48, &h->sin6_port, 2);
+		memcpy(pkt + 50, &t->sin6_port, 2);
+		memcpy(pkt + 52, &nseq, 4);
+		len = 56;	/* the kernel sums ICMPv6 */
+		((struct sockaddr_in6 *)&here)->sin6_port = 0;
+	}
+	if (here.ss_family == AF_INET)
+		((struct sockaddr_in *)&here)->sin_port = 0;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		snprintf(path, sizeof(path), "/run/netns/%s", ns);
+		nsfd = open(path, O_RDONLY);
+		if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+			_exit(1);
+		raw = socket(here.ss_family, SOCK_RAW,
+			     here.ss_family == AF_INET ? IPPROTO_ICMP :
+							 IPPROTO_ICMPV6);
+		/* to @fd's own address: the error travels back to it */
+		_exit(raw < 0 || sendto(raw, pkt, len, 0,
+					(struct sockaddr *)&here, hl) != len);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st))
+		return -1;
+	return 0;
+}
+
+/* The path MTU of connected socket @fd (IP_MTU or IPV6_MTU), or -1. */
+static int path_mtu(int fd, int family)
+{
+	socklen_t len = sizeof(int);
+	int mtu;
+
+	if (getsockopt(fd, family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
+		       family == AF_INET ? IP_MTU : IPV6_MTU, &mtu, &len))
+		return -1;
+	return mtu;
+}
+
+/*
+ * LOOKUPS steered connections from CPU 1 go into its block. Half of all
+ * tuples have their usual bucket in CPU 1's block, where a lookup from CPU
+ * 0 finds them in its second probe; the others it finds only in CPU 1's
+ * block (est_hit_remote), which all but one time in 2^16 happens.
+ */
+#define LOOKUPS	16
+
+/*
+ * Open LOOKUPS steered connections from CPU 1 into @fds, and a control in
+ * its usual bucket, last; then move to CPU 0. 0 or -1.
+ */
+static int open_lookups(const FIXTURE_DATA(est) *self, int *fds)
+{
+	long ins = total("est_local");
+	int i;
+
+	if (pin_to(1))
+		return -1;
+	for (i = 0; i <= LOOKUPS; i++) {
+		fds[i] = fs_connect_addr((const struct sockaddr *)&self->peer_addr,
+					 self->peer_len, SOCK_STREAM,
+					 i < LOOKUPS ? TCP_FASTSOCKET_ON :
+						       TCP_FASTSOCKET_OFF);
+		if (fds[i] < 0 || ping(fds[i]))
+			return -1;
+	}
+	if (total("est_local") != ins + LOOKUPS)
+		return -1;
+	return pin_to(0);
+}
+
+/*
+ * An ICMP "too big" reaches local connections: tcp_v4_err() and
+ * tcp_v6_err() find them in their block from CPU 0 (est_hit_remote), and
+ * their path MTU falls; they still work. The control, a connection in its
+ * usual bucket, gets the same.
+ */
+TEST_F(est, icmp_too_big_reaches_local_connection)
+{
+	int mtu = variant->family == AF_INET ? 1300 : 1280;
+	int fds[LOOKUPS + 1], i;
+	long remote;
+
+	ASSERT_EQ(0, open_lookups(self, fds));
+	for (i = 0; i <= LOOKUPS; i++)
+		ASSERT_EQ(1500, path_mtu(fds[i], variant->family));
+
+	/* the errors are processed on CPU 0 */
+	set_rps(_metadata, 1);
+	remote = total("est_hit_remote");
+	for (i = 0; i <= LOOKUPS; i++)
+		ASSERT_EQ(0, send_too_big(self->ns, fds[i], mtu));
+	usleep(100 * 1000);
+	for (i = 0; i <= LOOKUPS; i++) {
+		EXPECT_EQ(mtu, path_mtu(fds[i], variant->family));
+		EXPECT_EQ(0, ping(fds[i]));
+		close(fds[i]);
+	}
+	EXPECT_LT(remote, total("est_hit_remote"));
+}
+
+/*
+ * A BPF program's bpf_sk_lookup_tcp() for @fd's tuple, as a packet to it
+ * would carry: 1 found, 0 not found, -1 error. Run by BPF_PROG_TEST_RUN
+ * on the calling thread's CPU. The program, by hand: the tuple on the
+ * stack, the lookup in the current netns, the release of what it found.
+ */
+static int bpf_lookup(int fd, bool wrong_port)
+{
+	struct sockaddr_storage here, there;
+	socklen_t hl = sizeof(here), tl = sizeof(there);
+	struct bpf_insn prog[48], *i = prog;
+	unsigned char tuple[36] = { 0 }, pkt[64] = { 0 };
+	union bpf_attr attr;
+	int tlen, pfd, off, ret;
+
+	if (getsockname(fd, (struct sockaddr *)&here, &hl) ||
+	    getpeername(fd, (struct sockaddr *)&there, &tl))
+		return -1;
+	if (here.ss_family == AF_INET) {
+		struct sockaddr_in *h = (void *)&here, *t = (void *)&there;
+
+		/* saddr, daddr, sport, dport of a packet from the peer */
+		memcpy(tuple, &t->sin_addr, 4);
+		memcpy(tuple + 4, &h->sin_addr, 4);
+		memcpy(tuple + 8, &t->sin_port, 2);
+		memcpy(tuple + 10, &h->sin_port, 2);
+		tlen = 12;
+	} else {
+		struct sockaddr_in6 *h = (void *)&here, *t = (void *)&there;
+
+		memcpy(tuple, &t->sin6_addr, 16);
+		memcpy(tuple + 16, &h->sin6_addr, 16);
+		memcpy(tuple + 32, &t->sin6_port, 2);
+		memcpy(tuple + 34, &h->sin6_port, 2);
+		tlen = 36;
+	}
+	if (wrong_port)
+		tuple[tlen - 1] ^= 1;
+
+	/* r6 = ctx; the tuple at fp - 40, one word at a time */
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X,
+				  .dst_reg = BPF_REG_6, .src_reg = BPF_REG_1 };
+	for (off = 0; off < 36; off += 4) {
+		int w;
+
+		memcpy(&w, tuple + off, 4);
+		*i++ = (struct bpf_insn){ .code = BPF_ST | BPF_MEM | BPF_W,
+					  .dst_reg = BPF_REG_10,
+					  .off = -40 + off, .imm = w };
+	}
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X,
+				  .dst_reg = BPF_REG_1, .src_reg = BPF_REG_6 };
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X,
+				  .dst_reg = BPF_REG_2, .src_reg = BPF_REG_10 };
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_ADD | BPF_K,
+				  .dst_reg = BPF_REG_2, .imm = -40 };
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+				  .dst_reg = BPF_REG_3, .imm = tlen };
+	/* BPF_F_CURRENT_NETNS, sign-extended */
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+				  .dst_reg = BPF_REG_4, .imm = -1 };
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+				  .dst_reg = BPF_REG_5, .imm = 0 };
+	*i++ = (struct bpf_insn){ .code = BPF_JMP | BPF_CALL,
+				  .imm = BPF_FUNC_sk_lookup_tcp };
+	*i++ = (struct bpf_insn){ .code = BPF_JMP | BPF_JEQ | BPF_K,
+				  .dst_reg = BPF_REG_0, .off = 4, .imm = 0 };
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X,
+				  .dst_reg = BPF_REG_1, .src_reg = BPF_REG_0 };
+	*i++ = (struct bpf_insn){ .code = BPF_JMP | BPF_CALL,
+				  .imm = BPF_FUNC_sk_release };
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+				  .dst_reg = BPF_REG_0, .imm = 1 };
+	*i++ = (struct bpf_insn){ .code = BPF_JMP | BPF_EXIT };
+	*i++ = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+				  .dst_reg = BPF_REG_0, .imm = 0 };
+	*i++ = (struct bpf_insn){ .code = BPF_JMP | BPF_EXIT };
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+	attr.insns = (unsigned long)prog;
+	attr.insn_cnt = i - prog;
+	attr.license = (unsigned long)"GPL";
+	pfd = syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+	if (pfd < 0)
+		return -1;
+	memset(&attr, 0, sizeof(attr));
+	attr.test.prog_fd = pfd;
+	attr.test.data_in = (unsigned long)pkt;
+	attr.test.data_size_in = sizeof(pkt);
+	attr.test.repeat = 1;
+	ret = syscall(__NR_bpf, BPF_PROG_TEST_RUN, &attr, sizeof(attr));
+	close(pfd);
+	return ret ? -1 : (int)attr.test.retval;
+}
+
+/*
+ * BPF's bpf_sk_lookup_tcp() finds local connections from any CPU: from
+ * CPU 0, connections in CPU 1's block (est_hit_remote) and one in its
+ * usual bucket (the control); a tuple nobody has is not found.
+ */
+TEST_F(est, bpf_sk_lookup_finds_local_connection)
+{
+	int fds[LOOKUPS + 1], i;
+	long remote;
+
+	ASSERT_EQ(0, open_lookups(self, fds));
+	remote = total("est_hit_remote");
+	for (i = 0; i <= LOOKUPS; i++) {
+		EXPECT_EQ(1, bpf_lookup(fds[i], false));
+		EXPECT_EQ(0, bpf_lookup(fds[i], true));
+		close(fds[i]);
+	}
+	EXPECT_LT(remote, total("est_hit_remote"));
 }
 
 TEST_HARNESS_MAIN
