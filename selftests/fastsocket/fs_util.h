@@ -289,29 +289,54 @@ static inline int wait_listen_local(int cpu, long n)
 	return -ETIMEDOUT;
 }
 
-/* Accepted-queue length of the listener on @port, from /proc/net/tcp*. */
-static inline long listen_rx_queue(int family, int port)
+/*
+ * The listener on @port in /proc/net/tcp*: its accept-queue length into
+ * @rxq and its sk_refcnt (the "ref" column) into @ref. 0, or -1 if there
+ * is none.
+ */
+static inline int listen_proc(int family, int port, long *rxq, long *ref)
 {
 	const char *path = family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp";
 	char line[512], local[64];
 	unsigned int st, lport;
-	unsigned long txq, rxq;
-	long val = -1;
+	unsigned long txq, q;
+	int ret = -1;
+	long r;
 	FILE *f;
 
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, " %*d: %63s %*s %x %lx:%lx", local, &st, &txq,
-			   &rxq) != 4)
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref */
+		if (sscanf(line, " %*d: %63s %*s %x %lx:%lx %*s %*s %*s %*s %*s %ld",
+			   local, &st, &txq, &q, &r) != 5)
 			continue;
 		if (sscanf(strrchr(local, ':') + 1, "%x", &lport) == 1 &&
-		    (int)lport == port && st == 0x0A)
-			val = rxq;
+		    (int)lport == port && st == 0x0A) {
+			*rxq = q;
+			*ref = r;
+			ret = 0;
+		}
 	}
 	fclose(f);
-	return val;
+	return ret;
+}
+
+/* Accepted-queue length of the listener on @port, from /proc/net/tcp*. */
+static inline long listen_rx_queue(int family, int port)
+{
+	long rxq, ref;
+
+	return listen_proc(family, port, &rxq, &ref) ? -1 : rxq;
+}
+
+/* sk_refcnt of the listener on @port, from /proc/net/tcp*. */
+static inline long listen_refcnt(int family, int port)
+{
+	long rxq, ref;
+
+	return listen_proc(family, port, &rxq, &ref) ? -1 : ref;
 }
 
 /* A TcpExt counter from /proc/net/netstat, or -1. */
