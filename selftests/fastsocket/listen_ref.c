@@ -74,26 +74,18 @@ static int queue_all(FIXTURE_DATA(ref) *self, int lfd)
 	return 0;
 }
 
-/* Wait until listener @port's accept queue holds @n; 0 or -1. */
-static int wait_queued(int family, int port, long n)
+/*
+ * Wait until listener @port's sk_refcnt (@ref) or accept-queue length
+ * (!@ref) is @n; 0 or -1.
+ */
+static int wait_listener(int family, int port, bool ref, long n)
 {
+	long rxq, refcnt;
 	int i;
 
 	for (i = 0; i < 500; i++) {
-		if (listen_rx_queue(family, port) == n)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
-
-/* Wait until listener @port's sk_refcnt is @n; 0 or -1. */
-static int wait_refcnt(int family, int port, long n)
-{
-	int i;
-
-	for (i = 0; i < 500; i++) {
-		if (listen_refcnt(family, port) == n)
+		if (!listen_proc(family, port, &rxq, &refcnt) &&
+		    (ref ? refcnt : rxq) == n)
 			return 0;
 		usleep(10000);
 	}
@@ -115,8 +107,8 @@ TEST_F(ref, queued_connections_leave_refcnt)
 	ASSERT_LT(0, off);
 	ASSERT_EQ(0, queue_all(self, self->on));
 	ASSERT_EQ(0, queue_all(self, self->off));
-	ASSERT_EQ(0, wait_queued(f, self->on_port, n));
-	ASSERT_EQ(0, wait_queued(f, self->off_port, n));
+	ASSERT_EQ(0, wait_listener(f, self->on_port, false, n));
+	ASSERT_EQ(0, wait_listener(f, self->off_port, false, n));
 	EXPECT_EQ(on, listen_refcnt(f, self->on_port));
 	EXPECT_EQ(off + n, listen_refcnt(f, self->off_port));
 	EXPECT_EQ(n, fs_stat("listen_local", -1));
@@ -139,15 +131,15 @@ TEST_F(ref, feature_off_with_queued_connections)
 	long on = listen_refcnt(f, self->on_port);
 
 	ASSERT_EQ(0, queue_all(self, self->on));
-	ASSERT_EQ(0, wait_queued(f, self->on_port, n));
+	ASSERT_EQ(0, wait_listener(f, self->on_port, false, n));
 	ASSERT_EQ(0, fs_sysctl_write("listen", "0"));
 	EXPECT_EQ(n, drain_accept(self->on));
 	ASSERT_EQ(0, fs_wait_rcu_gp());
-	EXPECT_EQ(0, wait_refcnt(f, self->on_port, on - 1));
+	EXPECT_EQ(0, wait_listener(f, self->on_port, true, on - 1));
 
 	ASSERT_EQ(0, queue_from(self->on, 0, self->fds + self->nfd, PER_CPU));
 	self->nfd += PER_CPU;
-	ASSERT_EQ(0, wait_queued(f, self->on_port, PER_CPU));
+	ASSERT_EQ(0, wait_listener(f, self->on_port, false, PER_CPU));
 	EXPECT_EQ(on - 1 + PER_CPU, listen_refcnt(f, self->on_port));
 	EXPECT_EQ(PER_CPU, drain_accept(self->on));
 }
@@ -162,7 +154,7 @@ TEST_F(ref, close_with_queued_connections)
 	char c;
 
 	ASSERT_EQ(0, queue_all(self, self->on));
-	ASSERT_EQ(0, wait_queued(f, self->on_port, n));
+	ASSERT_EQ(0, wait_listener(f, self->on_port, false, n));
 	close(self->on);
 	self->on = -1;
 	for (i = 0; i < self->nfd; i++) {
