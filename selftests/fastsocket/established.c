@@ -507,6 +507,47 @@ TEST_F(est, parallel_connects_unique)
 }
 
 /*
+ * A steered connect() from a port bound outside the ephemeral range has
+ * no class CPU: it goes into its usual bucket, counted as a fallback
+ * (est_global), and works. The control, the same connect() without the
+ * bind, goes into its CPU's block (est_local).
+ */
+TEST_F(est, bound_connect_falls_back)
+{
+	long ins = total("est_local"), fb = total("est_global");
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, low, high, mode = TCP_FASTSOCKET_ON;
+	char range[32];
+
+	ASSERT_EQ(0, fs_read_file("/proc/sys/net/ipv4/ip_local_port_range",
+				  range, sizeof(range)));
+	ASSERT_EQ(2, sscanf(range, "%d %d", &low, &high));
+	ASSERT_LT(1024, low);
+	fd = socket(variant->family, SOCK_STREAM, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, setsockopt(fd, IPPROTO_TCP, TCP_FASTSOCKET, &mode,
+				sizeof(mode)));
+	len = set_addr(&ss, variant->family, "10.98.0.1", "fd98::1",
+		       low - 1);
+	ASSERT_EQ(0, bind(fd, (struct sockaddr *)&ss, len));
+	ASSERT_EQ(0, connect(fd, (const struct sockaddr *)&self->peer_addr,
+			     self->peer_len));
+	EXPECT_EQ(0, ping(fd));
+	EXPECT_EQ(fb + 1, total("est_global"));
+	EXPECT_EQ(ins, total("est_local"));
+	close(fd);
+
+	fd = fs_connect_addr((const struct sockaddr *)&self->peer_addr,
+			     self->peer_len, SOCK_STREAM, TCP_FASTSOCKET_ON);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, ping(fd));
+	EXPECT_EQ(fb + 1, total("est_global"));
+	EXPECT_EQ(ins + 1, total("est_local"));
+	close(fd);
+}
+
+/*
  * TIME_WAIT in a block: with one port in CPU 0's class and tcp_tw_reuse,
  * each new connection takes the port back from its own TIME_WAIT
  * socket, which is in CPU 0's block.
