@@ -298,11 +298,13 @@ upgrade_nginx() {
 	kill -WINCH "$old"
 	sleep 0.5
 	kill -QUIT "$old"
-	for i in $(seq 100); do
+	# 30 s, as in stop_nginx: a worker shutting down waits for its last
+	# timer, which under emulation has taken more than 10 s
+	for i in $(seq 300); do
 		kill -0 "$old" 2>/dev/null || return 0
 		sleep 0.1
 	done
-	echo "old master $old did not quit"
+	echo "old master $old did not quit in 30 s"
 	return 1
 }
 
