@@ -906,7 +906,8 @@ for rep in $(seq "$repeats"); do
 			for k in accept_global listen_global wake_local wake_other \
 				steal_absent steal_long steal_late reserve_expired \
 				connect_class connect_fallback rx_steered rx_elsewhere \
-				est_local est_hit_local est_hit_remote; do
+				est_local est_hit_local est_hit_remote est_handover \
+				est_global; do
 				[ -n "${a[fs_$k]:-}" ] || continue
 				v=fs_$k
 				d=$((a[$v] - ${b[$v]:-0}))
