@@ -128,12 +128,9 @@ struct peer {
 static void peer_main(const char *ns, const struct sockaddr_storage *dst,
 		      socklen_t dlen, int cmd, int res)
 {
-	int fds[MAX_CONNS], nfd = 0, c, bad, i, nsfd;
-	char path[64];
+	int fds[MAX_CONNS], nfd = 0, c, bad, i;
 
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	nsfd = open(path, O_RDONLY);
-	if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+	if (fs_enter_netns(ns))
 		_exit(1);
 	while (read(cmd, &c, sizeof(c)) == sizeof(c) && c != -2) {
 		bad = 0;
@@ -267,13 +264,10 @@ FIXTURE_SETUP(est)
 	self->peer_server = fork();
 	ASSERT_LE(0, self->peer_server);
 	if (!self->peer_server) {
-		char path[64];
-		int nsfd, fd;
+		int fd;
 
 		close(pfd[0]);
-		snprintf(path, sizeof(path), "/run/netns/%s", self->ns);
-		nsfd = open(path, O_RDONLY);
-		if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+		if (fs_enter_netns(self->ns))
 			_exit(1);
 		fd = listener(variant->family, -1);
 		port = fd < 0 ? -1 : fs_local_port(fd);
@@ -583,13 +577,19 @@ TEST_F(est, time_wait_reused_in_block)
 	EXPECT_EQ(fb, total("connect_fallback"));
 }
 
-/* Lines printed by shell command @cmd, or -1. */
-static int count_lines(const char *cmd)
+/*
+ * Established TCP sockets here whose @dir ("sport" or "dport") is @port,
+ * as ss lists them; with @kill, ss -K run on CPU 0 destroys them and
+ * lists those it destroyed. The count, or -1.
+ */
+static int ss_established(bool kill, const char *dir, int port)
 {
-	char line[512];
+	char cmd[128], line[512];
 	FILE *f;
 	int n = 0;
 
+	snprintf(cmd, sizeof(cmd), "%s -tnH state established %s = :%d",
+		 kill ? "taskset -c 0 ss -K" : "ss", dir, port);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
@@ -607,7 +607,6 @@ static int count_lines(const char *cmd)
  */
 TEST_F(est, ss_kills_local_connections)
 {
-	char cmd[256];
 	long remote;
 	int fd, n;
 
@@ -617,10 +616,8 @@ TEST_F(est, ss_kills_local_connections)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ping(fd));
 	/* sin_port and sin6_port are at the same place */
-	snprintf(cmd, sizeof(cmd),
-		 "taskset -c 0 ss -K -tnH state established dport = :%d",
-		 ntohs(((struct sockaddr_in *)&self->peer_addr)->sin_port));
-	n = count_lines(cmd);
+	n = ss_established(true, "dport",
+			   ntohs(((struct sockaddr_in *)&self->peer_addr)->sin_port));
 	if (ping(fd) == 0)
 		SKIP(close(fd); return,
 		     "no SOCK_DESTROY here (CONFIG_INET_DIAG_DESTROY)");
@@ -628,19 +625,11 @@ TEST_F(est, ss_kills_local_connections)
 	close(fd);
 
 	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
-	snprintf(cmd, sizeof(cmd),
-		 "ss -tnH state established sport = :%d", self->port);
-	EXPECT_EQ(CONNS, count_lines(cmd));
+	EXPECT_EQ(CONNS, ss_established(false, "sport", self->port));
 	remote = total("est_hit_remote");
-	snprintf(cmd, sizeof(cmd),
-		 "taskset -c 0 ss -K -tnH state established sport = :%d",
-		 self->port);
-	n = count_lines(cmd);
-	EXPECT_EQ(CONNS, n);
+	EXPECT_EQ(CONNS, ss_established(true, "sport", self->port));
 	EXPECT_LT(remote, total("est_hit_remote"));
-	snprintf(cmd, sizeof(cmd),
-		 "ss -tnH state established sport = :%d", self->port);
-	EXPECT_EQ(0, count_lines(cmd));
+	EXPECT_EQ(0, ss_established(false, "sport", self->port));
 	/* the peer saw every connection reset */
 	EXPECT_EQ(CONNS, peer_do(&self->peer, 0));
 	ASSERT_EQ(0, peer_do(&self->peer, -1));
@@ -690,9 +679,8 @@ static int send_too_big(const char *ns, int fd, int mtu)
 	socklen_t hl = sizeof(here), tl = sizeof(there);
 	unsigned char pkt[128] = { 0 };
 	long long seq = snd_una(fd);
-	int st, len, raw, nsfd;
+	int st, len, raw;
 	unsigned int nseq;
-	char path[64];
 	pid_t pid;
 
 	if (seq < 0 || getsockname(fd, (struct sockaddr *)&here, &hl) ||
@@ -737,17 +725,14 @@ static int send_too_big(const char *ns, int fd, int mtu)
 		memcpy(pkt + 50, &t->sin6_port, 2);
 		memcpy(pkt + 52, &nseq, 4);
 		len = 56;	/* the kernel sums ICMPv6 */
-		((struct sockaddr_in6 *)&here)->sin6_port = 0;
 	}
-	if (here.ss_family == AF_INET)
-		((struct sockaddr_in *)&here)->sin_port = 0;
+	/* a raw socket's destination has no port (sin_port, sin6_port) */
+	((struct sockaddr_in *)&here)->sin_port = 0;
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (!pid) {
-		snprintf(path, sizeof(path), "/run/netns/%s", ns);
-		nsfd = open(path, O_RDONLY);
-		if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+		if (fs_enter_netns(ns))
 			_exit(1);
 		raw = socket(here.ss_family, SOCK_RAW,
 			     here.ss_family == AF_INET ? IPPROTO_ICMP :

@@ -445,6 +445,21 @@ static inline int fs_run(const char *fmt, ...)
 	return st < 0 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
 }
 
+/* Move the caller into named network namespace @ns; 0 or -1. */
+static inline int fs_enter_netns(const char *ns)
+{
+	char path[64];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	err = setns(fd, CLONE_NEWNET);
+	close(fd);
+	return err ? -1 : 0;
+}
+
 /*
  * A network namespace @ns joined to this one by a veth pair: @dev here
  * with 10.@net.0.1/24 and fd@net::1/64, @peer there with .2 and ::2, both

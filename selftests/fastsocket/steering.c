@@ -42,12 +42,10 @@ static void serve(const char *ns, int family, int wfd)
 	struct sockaddr_storage ss = { .ss_family = family };
 	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 					     sizeof(struct sockaddr_in);
-	int nsfd, lfd, s, one = 1, port;
-	char path[64], buf[8];
+	int lfd, s, one = 1, port;
+	char buf[8];
 
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	nsfd = open(path, O_RDONLY);
-	if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+	if (fs_enter_netns(ns))
 		_exit(1);
 	lfd = socket(family, SOCK_STREAM, 0);
 	if (lfd < 0)
@@ -614,8 +612,8 @@ static int remote_clients(const FIXTURE_DATA(steer) *self, int port, int n,
 {
 	struct sockaddr_storage ss = { .ss_family = self->dst.ss_family };
 	socklen_t len = self->dlen;
-	char path[64], buf[8];
-	int nsfd, i, fd, bad = 0, st;
+	char buf[8];
+	int i, fd, bad = 0, st;
 	pid_t pid;
 
 	if (ss.ss_family == AF_INET6) {
@@ -633,9 +631,7 @@ static int remote_clients(const FIXTURE_DATA(steer) *self, int port, int n,
 	if (pid)
 		return waitpid(pid, &st, 0) == pid && WIFEXITED(st) ?
 		       WEXITSTATUS(st) : -1;
-	snprintf(path, sizeof(path), "/run/netns/%s", self->ns);
-	nsfd = open(path, O_RDONLY);
-	if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+	if (fs_enter_netns(self->ns))
 		_exit(255);
 	for (i = 0; i < n + quits; i++) {
 		fd = socket(ss.ss_family, SOCK_STREAM, 0);
