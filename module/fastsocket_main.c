@@ -5,8 +5,9 @@
  * Per network namespace it registers:
  *   net.fastsocket.enabled      master switch (0/1)
  *   net.fastsocket.<feature>    one switch per feature (0/1); a feature
- *                               whose data path this kernel lacks stays 0
- *                               (writing 1 fails with EOPNOTSUPP)
+ *                               whose data path this kernel lacks (a
+ *                               kernel with part of the series) stays 0:
+ *                               writing 1 fails with EOPNOTSUPP
  *   net.fastsocket.available    read only: the features this kernel has
  *   net.fastsocket.ports        listener port set, e.g. "80,443,8000-8100"
  *   net.fastsocket.listen_reserve_us, listen_reserve_qlen
