@@ -47,7 +47,7 @@ cfg_load()
 		*) echo "configs.sh: $name: bad harness '$harness'" >&2; return 1 ;;
 		esac
 		case $fs in
-		off|listen|all) ;;
+		off|listen|vfs|all) ;;
 		*) echo "configs.sh: $name: bad fastsocket '$fs'" >&2; return 1 ;;
 		esac
 		cfg_names+=("$name")

@@ -170,7 +170,8 @@ if [ -d $fsdir ]; then
 	switches=" $(cat $fsdir/available 2>/dev/null || echo listen)"
 fi
 
-# fs_set on|all|off: arm nothing, listen only, or every switch there is.
+# fs_set off|listen|vfs|all: arm nothing, listen only, vfs_light only, or
+# every switch there is.
 fs_set()
 {
 	local s
@@ -182,6 +183,7 @@ fs_set()
 	case $1 in
 	off) echo > $fsdir/ports 2>/dev/null || true; return 0 ;;
 	listen) echo 1 > $fsdir/listen ;;
+	vfs) echo 1 > $fsdir/vfs_light ;;
 	all) for s in $switches; do echo 1 > $fsdir/$s; done ;;
 	esac
 	echo $fs_ports > $fsdir/ports

@@ -458,7 +458,7 @@ bak_proc=/proc/$holder_bak/net
 } > "$out/placement-guest.txt" 2>&1
 
 # --------------------------------------------------- per-configuration set-up
-# srv_setup MODE(off|listen|all) RFS(0|1) [PORTS]: Fastsocket (the port set
+# srv_setup MODE(off|listen|vfs|all) RFS(0|1) [PORTS]: Fastsocket (the port set
 # PORTS, default the server port) and RFS in the server
 # netns, one exec; prints the module's state as key=value, "fail NAME" for
 # writes that failed.
@@ -472,6 +472,7 @@ for s; do echo 0 2>/dev/null > $d/$s || echo "fail $s"; done
 case $mode in
 off) echo 2>/dev/null > $d/ports; exit 0 ;;
 listen) echo 1 2>/dev/null > $d/listen || echo "fail listen" ;;
+vfs) echo 1 2>/dev/null > $d/vfs_light || echo "fail vfs_light" ;;
 all) for s; do echo 1 2>/dev/null > $d/$s || echo "fail $s"; done ;;
 esac
 if [ -n "$reserve" ] && [ -e $d/listen_reserve_us ]; then

@@ -6,7 +6,7 @@ connection, from benchmarks/vfs_profile.sh's instruction-counted profile.
 Each cpu-clock sample's call chain is put in one bucket, first match wins:
 
   idle           the innermost frame halts the CPU
-  sock_release   under sock_close(): the protocol's close, reached
+  sock_release   under __sock_release(): the protocol's close, reached
                  through __fput but not VFS work
   vfs_teardown   close(2)'s fd removal and __fput()/dput()/iput() of the
                  file, dentry and inode (not under sock_close())
@@ -30,22 +30,30 @@ import sys
 
 IDLE = {"pv_native_safe_halt", "default_idle", "native_safe_halt",
         "acpi_idle_do_entry", "mwait_idle", "poll_idle"}
-RELEASE = {"sock_close", "__sock_release"}
+# The protocol's close: under __sock_release(). What sock_close() does
+# around it (VFS-light sockets keep their pair there) is VFS teardown.
+RELEASE = {"__sock_release", "inet_release", "inet6_release", "tcp_close"}
 TEARDOWN = {"__fput", "____fput", "__x64_sys_close", "close_fd",
             "file_close_fd", "file_close_fd_locked", "filp_close",
             "filp_flush", "dput", "__dentry_kill", "iput", "evict",
-            "destroy_inode", "file_free", "fput_close_sync"}
+            "destroy_inode", "file_free", "fput_close_sync", "sock_close",
+            "sock_close_light", "sock_pair_keep", "sock_pair_clean"}
 RCU = {"i_callback", "sock_free_inode", "__d_free", "__d_free_external",
        "file_free_rcu"}
 SETUP = {"sock_alloc_file", "alloc_file_pseudo", "d_alloc_pseudo",
          "sock_alloc", "new_inode_pseudo", "alloc_inode", "fd_install",
          "get_unused_fd_flags", "alloc_fd", "sock_map_fd",
-         "__get_unused_fd_flags"}
+         "__get_unused_fd_flags", "sock_alloc_accept", "sock_pair_take",
+         "sock_pair_file", "alloc_file_pseudo_path"}
 ORDER = ["vfs_setup", "vfs_teardown", "vfs_rcu", "sock_release",
          "kernel_other", "user"]
 # Inside the VFS buckets, which part of the identity: first match wins
 # (iput() runs inside dput(), so the inode comes before the dentry).
 PARTS = [
+    ("kept pairs (VFS-light)", {"sock_pair_take", "sock_pair_keep",
+                                "sock_pair_clean", "sock_close_light",
+                                "sock_pair_file", "alloc_file_pseudo_path",
+                                "start_poll_synchronize_rcu"}),
     ("epoll removal", {"eventpoll_release_file", "ep_remove_epi"}),
     ("fd table", {"alloc_fd", "get_unused_fd_flags", "fd_install",
                   "file_close_fd", "file_close_fd_locked", "close_fd"}),
