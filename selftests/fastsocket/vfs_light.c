@@ -7,7 +7,9 @@
  * a reused pair (vfs_recycled moved by one for it), then checks that the
  * socket behaves as a new one in every way a program or a tool can see,
  * next to a control accepted from a listener the feature does not apply
- * to. IPv4 and IPv6, each test in its own namespace.
+ * to. In such a namespace socket(2) makes TCP sockets VFS-light too, and
+ * a socket with TCP_FASTSOCKET_ON keeps its pair when it closes
+ * (active_*). IPv4 and IPv6, each test in its own namespace.
  */
 #include <linux/io_uring.h>
 #include <poll.h>
@@ -43,7 +45,9 @@ FIXTURE_SETUP(vfs)
 		SKIP(return, "fastsocket module not loaded");
 	if (!fs_feature_available("vfs_light"))
 		SKIP(return, "no vfs_light data path in this kernel");
-	/* Pairs are kept and taken per CPU: stay on one. */
+	/* Pairs are kept and taken per CPU: stay on one (client_to()). */
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs 2 CPUs");
 	ASSERT_EQ(0, pin_to(0));
 	ASSERT_EQ(0, fs_new_netns());
 	ASSERT_EQ(0, fs_enable_all());
@@ -62,12 +66,42 @@ FIXTURE_TEARDOWN(vfs)
 		close(self->off);
 }
 
+/*
+ * A TCP socket of @lfd's family made on CPU 1 and connected to @lfd's
+ * address from CPU 0. In
+ * the armed namespace socket(2) takes a kept pair of the CPU it runs on:
+ * the clients take CPU 1's, so that the pairs of CPU 0 that the tests
+ * count go to accepted sockets only. The socket or -1.
+ */
+static int client_to(int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd;
+
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len) || pin_to(1))
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (pin_to(0)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Connect to @lfd and accept: the accepted socket, *@c the client; or -1. */
 static int conn(int lfd, int *c, int flags)
 {
 	int s;
 
-	*c = fs_connect_to(lfd);
+	*c = client_to(lfd);
 	if (*c < 0)
 		return -1;
 	s = accept4(lfd, NULL, NULL, flags);
@@ -79,20 +113,29 @@ static int conn(int lfd, int *c, int flags)
 /*
  * Close WARM VFS-light sockets on @lfd (their pairs are kept: vfs_kept
  * moves by WARM) and wait a grace period, after which the pairs can be
- * reused. 0 or -1.
+ * reused. The WARM connections are all made before any is closed: a pair
+ * kept earlier could otherwise be a grace period old already (each
+ * client_to() migrates, and RCU's grace periods are quick) and be taken
+ * by the next accept, leaving fewer than WARM pairs. 0 or -1.
  */
 static int keep_pairs(int lfd)
 {
 	long kept = fs_stat("vfs_kept", 0);
-	int i, s, c;
+	int i, n, s[WARM], c[WARM], err = 0;
 
-	for (i = 0; i < WARM; i++) {
-		s = conn(lfd, &c, 0);
-		if (s < 0)
-			return -1;
-		close(s);
-		close(c);
+	for (n = 0; n < WARM; n++) {
+		s[n] = conn(lfd, &c[n], 0);
+		if (s[n] < 0) {
+			err = -1;
+			break;
+		}
 	}
+	for (i = 0; i < n; i++) {
+		close(s[i]);
+		close(c[i]);
+	}
+	if (err)
+		return err;
 	if (fs_stat("vfs_kept", 0) != kept + WARM) {
 		fprintf(stderr, "vfs_kept %ld -> %ld\n", kept,
 			fs_stat("vfs_kept", 0));
@@ -115,8 +158,9 @@ static int recycled_conn(int lfd, int *c, int flags)
 	if (s < 0)
 		return -1;
 	if (fs_stat("vfs_recycled", 0) != before + 1) {
-		fprintf(stderr, "vfs_recycled %ld -> %ld\n", before,
-			fs_stat("vfs_recycled", 0));
+		fprintf(stderr, "vfs_recycled %ld -> %ld, fallback %ld, kept %ld\n",
+			before, fs_stat("vfs_recycled", 0),
+			fs_stat("vfs_fallback", 0), fs_stat("vfs_kept", 0));
 		close(s);
 		close(*c);
 		return -1;
@@ -867,6 +911,97 @@ TEST_F(vfs, failed_accept_gives_pair_back)
 	EXPECT_EQ(light + WARM, fs_stat("vfs_light", 0));
 	EXPECT_EQ(recycled + WARM, fs_stat("vfs_recycled", 0));
 	EXPECT_EQ(fallback, fs_stat("vfs_fallback", 0));
+}
+
+/*
+ * In the armed namespace socket(2) makes TCP sockets VFS-light. A socket
+ * with TCP_FASTSOCKET_ON (an enabled active socket) keeps its pair when
+ * it closes, a socket without it does not, and the next TCP socket(2) on
+ * the CPU takes a kept pair over and behaves as a new socket. Controls:
+ * a UDP socket, and a TCP socket once the switch is off, are not
+ * VFS-light. The accepted ends are the control listener's, not VFS-light.
+ */
+TEST_F(vfs, active_sockets_keep_and_take_pairs)
+{
+	long kept, made, recycled, fallback;
+	unsigned long old[WARM], ino;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct pollfd pfd;
+	int i, s, c, u, n;
+	struct stat st;
+
+	kept = fs_stat("vfs_kept", 0);
+	made = fs_stat("vfs_socket", 0);
+	for (i = 0; i < WARM; i++) {
+		c = fs_connect_on(self->off);
+		ASSERT_LE(0, c);
+		old[i] = fd_link_ino(c);
+		s = accept(self->off, NULL, NULL);
+		ASSERT_LE(0, s);
+		EXPECT_EQ(0, works(s, c));
+		close(s);
+		close(c);
+	}
+	EXPECT_EQ(made + WARM, fs_stat("vfs_socket", 0));
+	EXPECT_EQ(kept + WARM, fs_stat("vfs_kept", 0));
+	/* control: VFS-light, but not enabled, so its pair is not kept */
+	c = fs_connect_to(self->off);
+	ASSERT_LE(0, c);
+	s = accept(self->off, NULL, NULL);
+	ASSERT_LE(0, s);
+	close(s);
+	close(c);
+	EXPECT_EQ(made + WARM + 1, fs_stat("vfs_socket", 0));
+	EXPECT_EQ(kept + WARM, fs_stat("vfs_kept", 0));
+
+	/* a grace period later the next TCP socket(2) takes a pair over */
+	ASSERT_EQ(0, fs_wait_rcu_gp());
+	made = fs_stat("vfs_socket", 0);
+	recycled = fs_stat("vfs_recycled", 0);
+	fallback = fs_stat("vfs_fallback", 0);
+	c = socket(variant->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, c);
+	EXPECT_EQ(made + 1, fs_stat("vfs_socket", 0));
+	EXPECT_EQ(recycled + 1, fs_stat("vfs_recycled", 0));
+	EXPECT_EQ(fallback, fs_stat("vfs_fallback", 0));
+	ino = fd_link_ino(c);
+	ASSERT_NE(0, ino);
+	for (i = 0; i < WARM; i++)
+		EXPECT_NE(old[i], ino);
+	ASSERT_EQ(0, fstat(c, &st));
+	EXPECT_EQ(ino, st.st_ino);
+	EXPECT_TRUE(S_ISSOCK(st.st_mode));
+	EXPECT_EQ(0777, st.st_mode & 07777);
+	EXPECT_EQ(geteuid(), st.st_uid);
+	EXPECT_EQ(FD_CLOEXEC, fcntl(c, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(0, fcntl(c, F_GETFL) & O_NONBLOCK);
+	ASSERT_EQ(0, getsockname(self->off, (struct sockaddr *)&ss, &len));
+	ASSERT_EQ(0, connect(c, (struct sockaddr *)&ss, len));
+	s = accept(self->off, NULL, NULL);
+	ASSERT_LE(0, s);
+	EXPECT_EQ(0, works(s, c));
+	EXPECT_EQ(4, write(s, "data", 4));
+	pfd.fd = c;
+	pfd.events = POLLIN;
+	ASSERT_EQ(1, poll(&pfd, 1, 5000));
+	ASSERT_EQ(0, ioctl(c, FIONREAD, &n));
+	EXPECT_EQ(4, n);
+	EXPECT_EQ(ino, proc_tcp_ino(variant->family, peer_port(s),
+				    peer_port(c)));
+	close(s);
+	close(c);
+
+	/* controls: UDP, and TCP with the switch off */
+	made = fs_stat("vfs_socket", 0);
+	u = socket(variant->family, SOCK_DGRAM, 0);
+	ASSERT_LE(0, u);
+	close(u);
+	ASSERT_EQ(0, fs_sysctl_write("vfs_light", "0"));
+	c = socket(variant->family, SOCK_STREAM, 0);
+	ASSERT_LE(0, c);
+	close(c);
+	EXPECT_EQ(made, fs_stat("vfs_socket", 0));
 }
 
 /* First field of a /proc/sys/fs file (file-nr, inode-nr, dentry-state). */
