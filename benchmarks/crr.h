@@ -136,6 +136,7 @@ struct cli_opts {
 	bool pin;
 	bool keepalive;
 	bool linger0;
+	bool fastsocket;	/* TCP_FASTSOCKET_ON before connect() */
 	size_t req_size;
 	size_t resp_size;
 	const char *csv;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "crr.h"
+#include "fastsocket.h"		/* tools/: TCP_FASTSOCKET and friends */
 #include "meter/meter.h"
 
 #define BACKOFF_NS	(5 * NSEC_PER_MSEC)	/* pause after a failure */
@@ -122,6 +123,21 @@ static void connect_failed(struct flow *f, int err)
 	flow_backoff(f);
 }
 
+/*
+ * --fastsocket: TCP_FASTSOCKET_ON on @fd, an enabled active socket. A
+ * kernel without the option gets one warning and sockets without it.
+ */
+static void set_fastsocket(int fd)
+{
+	static int warned;
+
+	if (set_int_opt(fd, IPPROTO_TCP, TCP_FASTSOCKET, TCP_FASTSOCKET_ON) &&
+	    !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		fprintf(stderr,
+			"crr client: warning: TCP_FASTSOCKET: %s; continuing without it\n",
+			strerror(errno));
+}
+
 /* Open the next connection of @f, or retire the flow. */
 static void flow_start(struct flow *f)
 {
@@ -146,6 +162,8 @@ static void flow_start(struct flow *f)
 	set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 	if (copt.linger0)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	if (copt.fastsocket)
+		set_fastsocket(fd);
 	f->t_start = now_ns();
 	if (connect(fd, g_ai->ai_addr, g_ai->ai_addrlen) < 0 &&
 	    errno != EINPROGRESS) {

@@ -215,6 +215,9 @@ static const struct flag crr_flags[] = {
 	      "reuse connections: report tps, latency per transaction"),
 	CFLAG("linger0", NULL, linger0, flag_bool, 0, 0,
 	      "close with SO_LINGER {1,0}: RST, no TIME_WAIT"),
+	CFLAG("fastsocket", NULL, fastsocket, flag_bool, 0, 0,
+	      "setsockopt(IPPROTO_TCP, TCP_FASTSOCKET=100, 1) on each\n"
+	      "socket before connect(); warns once on ENOPROTOOPT"),
 	CFLAG("req-size", "B", req_size, flag_size, 1, MAX_MSG_SIZE,
 	      "request size in bytes (default 64)"),
 	CFLAG("resp-size", "B", resp_size, flag_size, 1, MAX_MSG_SIZE,

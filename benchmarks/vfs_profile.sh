@@ -18,8 +18,9 @@
 # 2) of guest time. MODES, comma-separated, run one after the other in
 # this boot (default off): off, nothing armed; vfs, fastsocket.ko
 # ($FS_MODULE) loaded with enabled=1 vfs_light=1 and the server's port in
-# ports, so that the accepted sockets are VFS-light and nothing else
-# changes. Writes to $FS_OUT/MODE: client.txt, server.txt, the callchains
+# ports, and the client with --fastsocket (TCP_FASTSOCKET_ON before
+# connect()), so that both ends' sockets are VFS-light and enabled and
+# nothing else changes. Writes to $FS_OUT/MODE: client.txt, server.txt, the callchains
 # as perf.script (perf script: comm, symbols), perf.txt, and with the
 # module loaded /proc/net/fastsocket's header and totals in fastsocket.txt.
 set -euo pipefail
@@ -39,6 +40,7 @@ fsdir=/proc/sys/net/fastsocket
 for mode in $(echo "${2:-off}" | tr , ' '); do
 	dir=$out/$mode
 	mkdir -p "$dir"
+	cflags=()
 	case $mode in
 	off)
 		[ ! -d $fsdir ] || echo 0 > $fsdir/enabled ;;
@@ -46,7 +48,8 @@ for mode in $(echo "${2:-off}" | tr , ' '); do
 		[ -d $fsdir ] || insmod "${FS_MODULE:?FS_MODULE not set}"
 		echo 1 > $fsdir/vfs_light
 		echo $port > $fsdir/ports
-		echo 1 > $fsdir/enabled ;;
+		echo 1 > $fsdir/enabled
+		cflags=(--fastsocket) ;;
 	*) echo "vfs_profile.sh: unknown mode $mode" >&2; exit 2 ;;
 	esac
 	"$crr" server --mode reuseport --workers 2 --incoming-cpu --pin \
@@ -54,7 +57,7 @@ for mode in $(echo "${2:-off}" | tr , ' '); do
 	spid=$!
 	fs_wait_crr "$dir/server.txt" $spid 600 ||
 		{ echo "crr server did not start"; exit 1; }
-	"$crr" client --port $port --threads 2 --pin \
+	"$crr" client --port $port --threads 2 --pin "${cflags[@]}" \
 		--duration "$(awk -v s="$secs" 'BEGIN { print s + 2 }')" \
 		> "$dir/client.txt" 2>&1 &
 	cpid=$!
