@@ -439,9 +439,12 @@ client()
 		timeout -k 5 "$limit" "$crr" client "${args[@]}" \
 			> "$raw.client.txt" 2> "$raw.client.err" || true
 	else
-		local hdr=(-H "Connection: close")
+		local hdr=(-H "Connection: close") pre=()
 		[ "${cfg_client[$c]}" = "wrk keepalive" ] && hdr=()
-		timeout -k 5 "$limit" wrk -t2 -c$((2 * flows)) -d"${secs}s" --latency "${hdr[@]}" \
+		# "wrk close active": its connect()s enabled by libfastsocket.so
+		[ "${cfg_client[$c]}" = "wrk close active" ] &&
+			pre=(env LD_PRELOAD="$top/build/tools/libfastsocket.so" FASTSOCKET_ACTIVE=1)
+		timeout -k 5 "$limit" "${pre[@]}" wrk -t2 -c$((2 * flows)) -d"${secs}s" --latency "${hdr[@]}" \
 			"http://127.0.0.1:$port/" > "$raw.client.txt" 2> "$raw.client.err" || true
 	fi
 }

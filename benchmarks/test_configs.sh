@@ -36,7 +36,7 @@ for h in loopback placement; do
 		*) bad "$c: unknown server '${cfg_server[$c]}'" ;;
 		esac
 		case ${cfg_client[$c]} in
-		crr|"crr --keepalive"|"crr --fastsocket"|"wrk close"|"wrk keepalive") ;;
+		crr|"crr --keepalive"|"crr --fastsocket"|"wrk close"|"wrk close active"|"wrk keepalive") ;;
 		*) bad "$c: unknown client '${cfg_client[$c]}'" ;;
 		esac
 		case ${cfg_net[$c]} in
