@@ -3,8 +3,8 @@
  * Unload and reload fastsocket.ko while client and server threads run a
  * loopback short-connection workload against an enabled listener, the
  * clients' sockets enabled too (steering picks their ports while it is
- * armed): every connection completes, none is reset, and the counters
- * moved.
+ * armed, and VFS-light with the accepted ones): every connection
+ * completes, none is reset, and the counters moved.
  *
  * FS_MODULE names the module file; the test leaves the module loaded.
  */
@@ -100,12 +100,14 @@ TEST_F(reload, unload_under_load_loses_nothing)
 	struct client_arg ca[NR_CLIENTS];
 	pthread_t srv, cl[NR_CLIENTS];
 	struct timespec pause = { 0, 30 * 1000 * 1000 };
-	long before, classed, total = 0, failed = 0;
+	long before, classed, made, kept, total = 0, failed = 0;
 	int i;
 
 	before = fs_stat("listen_global", -1);
 	ASSERT_LE(0, before);
 	classed = fs_stat("connect_class", -1);
+	made = fs_stat("vfs_socket", -1);
+	kept = fs_stat("vfs_kept", -1);
 	ASSERT_EQ(0, pthread_create(&srv, NULL, server, &self->w));
 	for (i = 0; i < NR_CLIENTS; i++) {
 		ca[i] = (struct client_arg){ .w = &self->w, .id = i };
@@ -144,6 +146,11 @@ TEST_F(reload, unload_under_load_loses_nothing)
 	EXPECT_LT(before, fs_stat("listen_global", -1));
 	if (fs_feature_available("steering"))
 		EXPECT_LT(classed, fs_stat("connect_class", -1));
+	/* Both ends' sockets were VFS-light, and enabled ones kept pairs. */
+	if (fs_feature_available("vfs_light")) {
+		EXPECT_LT(made, fs_stat("vfs_socket", -1));
+		EXPECT_LT(kept, fs_stat("vfs_kept", -1));
+	}
 }
 
 TEST_HARNESS_MAIN
