@@ -50,9 +50,11 @@ ORDER = ["vfs_setup", "vfs_teardown", "vfs_rcu", "sock_release",
 # Inside the VFS buckets, which part of the identity: first match wins
 # (iput() runs inside dput(), so the inode comes before the dentry).
 PARTS = [
+    # The cache's own work; the new file on a kept dentry
+    # (sock_pair_file(), alloc_file_pseudo_path()) is the file's, as
+    # alloc_file_pseudo()'s is without VFS-light.
     ("kept pairs (VFS-light)", {"sock_pair_take", "sock_pair_keep",
                                 "sock_pair_clean", "sock_close_light",
-                                "sock_pair_file", "alloc_file_pseudo_path",
                                 "start_poll_synchronize_rcu"}),
     ("epoll removal", {"eventpoll_release_file", "ep_remove_epi"}),
     ("fd table", {"alloc_fd", "get_unused_fd_flags", "fd_install",
@@ -61,7 +63,8 @@ PARTS = [
                "evict", "destroy_inode", "i_callback", "sock_free_inode"}),
     ("dentry", {"d_alloc_pseudo", "__d_alloc", "d_instantiate", "dput",
                 "__dentry_kill", "__d_free", "__d_free_external"}),
-    ("file", {"alloc_file_pseudo", "alloc_empty_file", "file_free",
+    ("file", {"alloc_file_pseudo", "alloc_file_pseudo_path",
+              "sock_pair_file", "alloc_empty_file", "file_free",
               "__fput", "____fput"}),
 ]
 
