@@ -289,19 +289,27 @@ static inline int wait_listen_local(int cpu, long n)
 	return -ETIMEDOUT;
 }
 
+/* The columns of a /proc/net/tcp* row that the tests read. */
+struct fs_tcp_row {
+	unsigned int st;	/* TCP state, 0x0A for a listener */
+	unsigned long rxq;	/* rx_queue: accept-queue length of a listener */
+	unsigned long ino;	/* the socket's inode number */
+	long ref;		/* sk_refcnt */
+};
+
 /*
- * The listener on @port in /proc/net/tcp*: its accept-queue length into
- * @rxq and its sk_refcnt (the "ref" column) into @ref. 0, or -1 if there
- * is none.
+ * The last row of /proc/net/tcp (/proc/net/tcp6 for AF_INET6) whose
+ * local port is @lport, remote port @rport and state @st (-1: any) into
+ * @row. 0, or -1 if there is none.
  */
-static inline int listen_proc(int family, int port, long *rxq, long *ref)
+static inline int fs_proc_tcp(int family, int lport, int rport, int st,
+			      struct fs_tcp_row *row)
 {
 	const char *path = family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp";
-	char line[512], local[64];
-	unsigned int st, lport;
-	unsigned long txq, q;
+	char line[512], local[64], rem[64];
+	unsigned int lp, rp;
+	struct fs_tcp_row r;
 	int ret = -1;
-	long r;
 	FILE *f;
 
 	f = fopen(path, "r");
@@ -309,18 +317,36 @@ static inline int listen_proc(int family, int port, long *rxq, long *ref)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref */
-		if (sscanf(line, " %*d: %63s %*s %x %lx:%lx %*s %*s %*s %*s %*s %ld",
-			   local, &st, &txq, &q, &r) != 5)
+		if (sscanf(line, " %*d: %63s %63s %x %*x:%lx %*s %*s %*s %*s %lu %ld",
+			   local, rem, &r.st, &r.rxq, &r.ino, &r.ref) != 6)
 			continue;
-		if (sscanf(strrchr(local, ':') + 1, "%x", &lport) == 1 &&
-		    (int)lport == port && st == 0x0A) {
-			*rxq = q;
-			*ref = r;
+		if (sscanf(strrchr(local, ':') + 1, "%x", &lp) != 1 ||
+		    sscanf(strrchr(rem, ':') + 1, "%x", &rp) != 1)
+			continue;
+		if ((int)lp == lport && (rport < 0 || (int)rp == rport) &&
+		    (st < 0 || r.st == (unsigned int)st)) {
+			*row = r;
 			ret = 0;
 		}
 	}
 	fclose(f);
 	return ret;
+}
+
+/*
+ * The listener on @port in /proc/net/tcp*: its accept-queue length into
+ * @rxq and its sk_refcnt (the "ref" column) into @ref. 0, or -1 if there
+ * is none.
+ */
+static inline int listen_proc(int family, int port, long *rxq, long *ref)
+{
+	struct fs_tcp_row row;
+
+	if (fs_proc_tcp(family, port, -1, 0x0A, &row))
+		return -1;
+	*rxq = row.rxq;
+	*ref = row.ref;
+	return 0;
 }
 
 /* Accepted-queue length of the listener on @port, from /proc/net/tcp*. */

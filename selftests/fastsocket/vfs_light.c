@@ -231,31 +231,12 @@ static unsigned long fd_link_ino(int fd)
 	return ino;
 }
 
-/* The inode column of /proc/net/tcp{,6} for local port @port, or 0. */
+/* The inode column of /proc/net/tcp{,6} for the ports given, or 0. */
 static unsigned long proc_tcp_ino(int family, int lport, int rport)
 {
-	const char *path = family == AF_INET6 ? "/proc/net/tcp6" :
-						"/proc/net/tcp";
-	unsigned long ino, found = 0;
-	char line[512], l[64], r[64];
-	unsigned int lp, rp;
-	FILE *f;
+	struct fs_tcp_row row;
 
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, " %*d: %63s %63s %*x %*x:%*x %*x:%*x %*x %*d %*d %lu",
-			   l, r, &ino) != 3)
-			continue;
-		if (sscanf(strchr(l, ':') + 1, "%x", &lp) != 1 ||
-		    sscanf(strchr(r, ':') + 1, "%x", &rp) != 1)
-			continue;
-		if ((int)lp == lport && (int)rp == rport)
-			found = ino;
-	}
-	fclose(f);
-	return found;
+	return fs_proc_tcp(family, lport, rport, -1, &row) ? 0 : row.ino;
 }
 
 static int peer_port(int fd)
