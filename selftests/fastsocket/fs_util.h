@@ -298,9 +298,9 @@ struct fs_tcp_row {
 };
 
 /*
- * The last row of /proc/net/tcp (/proc/net/tcp6 for AF_INET6) whose
- * local port is @lport, remote port @rport and state @st (-1: any) into
- * @row. 0, or -1 if there is none.
+ * Rows of /proc/net/tcp (/proc/net/tcp6 for AF_INET6) whose local port is
+ * @lport, remote port @rport and state @st (-1: any): how many, the last
+ * one into @row (if not NULL). -1 if the file cannot be read.
  */
 static inline int fs_proc_tcp(int family, int lport, int rport, int st,
 			      struct fs_tcp_row *row)
@@ -309,7 +309,7 @@ static inline int fs_proc_tcp(int family, int lport, int rport, int st,
 	char line[512], local[64], rem[64];
 	unsigned int lp, rp;
 	struct fs_tcp_row r;
-	int ret = -1;
+	int n = 0;
 	FILE *f;
 
 	f = fopen(path, "r");
@@ -325,12 +325,13 @@ static inline int fs_proc_tcp(int family, int lport, int rport, int st,
 			continue;
 		if ((int)lp == lport && (rport < 0 || (int)rp == rport) &&
 		    (st < 0 || r.st == (unsigned int)st)) {
-			*row = r;
-			ret = 0;
+			if (row)
+				*row = r;
+			n++;
 		}
 	}
 	fclose(f);
-	return ret;
+	return n;
 }
 
 /*
@@ -342,7 +343,7 @@ static inline int listen_proc(int family, int port, long *rxq, long *ref)
 {
 	struct fs_tcp_row row;
 
-	if (fs_proc_tcp(family, port, -1, 0x0A, &row))
+	if (fs_proc_tcp(family, port, -1, 0x0A, &row) <= 0)
 		return -1;
 	*rxq = row.rxq;
 	*ref = row.ref;
@@ -514,10 +515,9 @@ static inline int fs_veth_netns(const char *ns, const char *dev,
 
 /*
  * Wait for a full RCU grace period: membarrier(MEMBARRIER_CMD_GLOBAL)
- * returns only after synchronize_rcu(). Local queues attached to a
- * listener that was already hashed take children once a grace period has
- * passed (patch 3); a test that needs them now waits here instead of
- * guessing a time. Returns 0 or -errno.
+ * returns only after synchronize_rcu(). A test that needs what the kernel
+ * does after a grace period waits here instead of guessing a time.
+ * Returns 0 or -errno.
  */
 static inline int fs_wait_rcu_gp(void)
 {

@@ -84,8 +84,7 @@ static int enable_late(int lfd, enum late_how how)
 /*
  * Connections queued on the shared queue before the switch are accepted
  * after it; from the first accept() on, new connections go to the local
- * queue of their CPU (once an RCU grace period has passed) and are
- * accepted there.
+ * queue of their CPU and are accepted there.
  */
 TEST_F(attach, enabling_a_listening_socket)
 {
@@ -117,15 +116,11 @@ TEST_F(attach, enabling_a_listening_socket)
 			  fs_stat("accept_global", -1));
 		close_all(fds, self->ncpu);
 
-		/* Within a grace period, connections start to go local. */
+		/* The very next connection is local. */
 		ASSERT_EQ(0, pin_to(0));
-		for (i = 0; i < 500; i++) {
-			ASSERT_EQ(0, fs_one_conn(self->lfd));
-			if (fs_stat("listen_local", -1) > local0)
-				break;
-			usleep(10000);
-		}
-		ASSERT_GT(500, i) TH_LOG("how %d: never went local", how);
+		ASSERT_EQ(0, fs_one_conn(self->lfd));
+		EXPECT_EQ(local0 + 1, fs_stat("listen_local", -1))
+			TH_LOG("how %d", how);
 
 		/* From then on, every connection is local and accepted. */
 		local0 = fs_stat("listen_local", -1);

@@ -442,6 +442,178 @@ TEST_F(listen, backlog_bounds_the_total)
 	EXPECT_EQ(0, listen_rx_queue(variant->family, port));
 }
 
+/* Recv-Q of the listener on @port as ss (inet_diag) shows it, or -1. */
+static long listen_diag_rx_queue(int port)
+{
+	char cmd[128], line[512];
+	long rxq = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ss -ltnH 'sport = :%d'", port);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	/* State Recv-Q Send-Q Local Peer */
+	if (fgets(line, sizeof(line), f) && sscanf(line, "%*s %ld", &rxq) != 1)
+		rxq = -1;
+	return pclose(f) ? -1 : rxq;
+}
+
+/* The listener's accept-queue length as tcp_info shows it, or -1. */
+static long listen_info_rx_queue(int lfd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return -1;
+	return ti.tcpi_unacked;
+}
+
+/*
+ * Children queued on every CPU's local queue are counted per CPU, not in
+ * sk_ack_backlog, yet /proc/net/tcp, ss (inet_diag) and tcp_info show the
+ * whole accept queue. Switching the feature off moves the children and
+ * their count to the shared queue at the next accept(): the figures stay
+ * right through it, down to 0.
+ */
+TEST_F(listen, queue_figures_count_every_cpu)
+{
+	int fds[64][PER_CPU], cpu, i, s, port, total;
+
+	ASSERT_GE(64, self->ncpu);
+	port = fs_local_port(self->lfd);
+	total = self->ncpu * PER_CPU;
+	for (cpu = 0; cpu < self->ncpu; cpu++)
+		ASSERT_EQ(0, queue_from(self->lfd, cpu, fds[cpu], PER_CPU));
+	for (cpu = 0; cpu < self->ncpu; cpu++)
+		ASSERT_EQ(0, wait_listen_local(cpu, PER_CPU));
+	EXPECT_EQ(total, listen_rx_queue(variant->family, port));
+	EXPECT_EQ(total, listen_diag_rx_queue(port));
+	EXPECT_EQ(total, listen_info_rx_queue(self->lfd));
+
+	/* One accepted on CPU 0, then the rest handed to the shared queue. */
+	ASSERT_EQ(0, pin_to(0));
+	s = accept(self->lfd, NULL, NULL);
+	ASSERT_LE(0, s);
+	close(s);
+	ASSERT_EQ(0, fs_sysctl_write("listen", "0"));
+	s = accept(self->lfd, NULL, NULL);
+	ASSERT_LE(0, s);
+	close(s);
+	EXPECT_EQ(total - 2, listen_rx_queue(variant->family, port));
+	EXPECT_EQ(total - 2, listen_diag_rx_queue(port));
+	EXPECT_EQ(total - 2, listen_info_rx_queue(self->lfd));
+	EXPECT_EQ(total - 2, drain_accept(self->lfd));
+	EXPECT_EQ(0, listen_rx_queue(variant->family, port));
+	EXPECT_EQ(0, listen_info_rx_queue(self->lfd));
+	for (cpu = 0; cpu < self->ncpu; cpu++)
+		for (i = 0; i < PER_CPU; i++)
+			close(fds[cpu][i]);
+}
+
+#define SYN_BACKLOG	4
+#define SYN_PER_CPU	3
+
+/* Write @val to /proc/sys/@path. 0 or -errno. */
+static int proc_sys_write(const char *path, const char *val)
+{
+	char name[128];
+	int fd, err = 0;
+
+	snprintf(name, sizeof(name), "/proc/sys/%s", path);
+	fd = open(name, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * Open @n connections from @cpu that stay requests: with TCP_DEFER_ACCEPT
+ * on the listener, a final ACK without data leaves the request in the
+ * SYN queue. Non-blocking, as a SYN over the limit gets no answer. 0 or
+ * -errno.
+ */
+static int requests_from(int lfd, int cpu, int *fds, int n)
+{
+	int i;
+
+	if (pin_to(cpu))
+		return -errno;
+	for (i = 0; i < n; i++) {
+		fds[i] = fs_connect_type(lfd, SOCK_STREAM | SOCK_NONBLOCK);
+		if (fds[i] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Wait until TcpExtTCPReqQFullDrop is at least @n. 0, or -1 on timeout. */
+static int wait_req_full_drops(long n)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (fs_tcpext("TCPReqQFullDrop") >= n)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/*
+ * The SYN queue's length (qlen), counted per CPU for requests of a
+ * listener with local queues, still bounds the total over all CPUs as on
+ * vanilla: without syncookies, once CPU 0's requests fill it, a SYN on
+ * CPU 1 is dropped (TCPReqQFullDrop). After the feature is switched off
+ * and the local queues detached, the requests left are counted in the
+ * listener's own qlen: a new SYN is still dropped.
+ */
+TEST_F(listen, syn_queue_bounds_the_total)
+{
+	int fds[2][SYN_PER_CPU], late, defer = 120, cpu, i, port;
+	long drops;
+
+	ASSERT_EQ(0, proc_sys_write("net/ipv4/tcp_syncookies", "0"));
+	close(self->lfd);
+	self->lfd = fs_listen(variant->family, SYN_BACKLOG, TCP_FASTSOCKET_ON);
+	ASSERT_LE(0, self->lfd);
+	ASSERT_EQ(0, setsockopt(self->lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT,
+				&defer, sizeof(defer)));
+	port = fs_local_port(self->lfd);
+	drops = fs_tcpext("TCPReqQFullDrop");
+	ASSERT_LE(0, drops);
+
+	/* inet_csk_reqsk_queue_is_full() admits up to backlog + 1. */
+	ASSERT_EQ(0, requests_from(self->lfd, 0, fds[0], SYN_PER_CPU));
+	ASSERT_EQ(0, requests_from(self->lfd, 1, fds[1], SYN_PER_CPU));
+	ASSERT_EQ(0, wait_req_full_drops(drops + 1));
+	EXPECT_EQ(SYN_BACKLOG + 1, fs_proc_tcp(variant->family, port, -1,
+					       0x03, NULL));
+
+	/* Detached at this accept(): nothing to take, qlen handed over. */
+	ASSERT_EQ(0, fs_sysctl_write("listen", "0"));
+	ASSERT_EQ(0, fcntl(self->lfd, F_SETFL, O_NONBLOCK));
+	EXPECT_EQ(-1, accept(self->lfd, NULL, NULL));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, fs_wait_rcu_gp());
+	ASSERT_EQ(0, fs_wait_rcu_gp());
+	drops = fs_tcpext("TCPReqQFullDrop");
+	ASSERT_EQ(0, pin_to(0));
+	late = fs_connect_type(self->lfd, SOCK_STREAM | SOCK_NONBLOCK);
+	ASSERT_LE(0, late);
+	ASSERT_EQ(0, wait_req_full_drops(drops + 1));
+	EXPECT_EQ(SYN_BACKLOG + 1, fs_proc_tcp(variant->family, port, -1,
+					       0x03, NULL));
+	close(late);
+	for (cpu = 0; cpu < 2; cpu++)
+		for (i = 0; i < SYN_PER_CPU; i++)
+			close(fds[cpu][i]);
+}
+
 /*
  * Two forked workers pinned one per CPU; the one on CPU 1 is killed. The
  * connections then made from both CPUs are all served by the survivor:

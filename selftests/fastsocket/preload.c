@@ -817,20 +817,16 @@ static void run_inherited(struct __test_metadata *_metadata,
 	EXPECT_EQ(mode, value(s, "mode"));
 	EXPECT_EQ(TCP_FASTSOCKET_DEFAULT, value(s, "mode4"));
 	EXPECT_EQ(port, value(s, "port"));
-	/*
-	 * In accept(), so attached before the first connection; after a
-	 * grace period its local queues take children.
-	 */
+	/* In accept(), so its local queues take the first connection. */
 	ASSERT_EQ(0, fs_wait_pid_sleeping(s->pid));
-	ASSERT_EQ(0, fs_wait_rcu_gp());
 	EXPECT_EQ(CONNS + 1, clients(AF_INET, port, 1));
 	ASSERT_EQ(0, finish(s)) TH_LOG("server said: %s", s->lines);
 	EXPECT_EQ(CONNS, served(s));
 	snap(&c1);
 	/*
-	 * Queues attached to a listener already hashed take children only
-	 * after an RCU grace period (patch 3), waited for above: every
-	 * connection is queued locally. Not a Fastsocket listener: none.
+	 * Queues attached to a listener already hashed take children at
+	 * once: every connection is queued locally. Not a Fastsocket
+	 * listener: none.
 	 */
 	if (mode == TCP_FASTSOCKET_ON) {
 		EXPECT_EQ(CONNS + 1, c1.listen_local - c0.listen_local);

@@ -669,16 +669,13 @@ static void passive_pass(struct __test_metadata *_metadata,
 	 * Every acceptor in accept() before the first SYN: a CPU whose
 	 * acceptor has not started yet has no reservation, and its first
 	 * connection could go to another CPU's acceptor. A listener enabled
-	 * after listen() gets its local queues at the first accept(), and
-	 * uses them after an RCU grace period (patch 3): wait for one, or
-	 * the first connections go to the shared queue and any acceptor.
+	 * after listen() gets its local queues at the first accept().
 	 */
 	for (c = 0; c < nacc; c++) {
 		while (!__atomic_load_n(&a[c].tid, __ATOMIC_ACQUIRE))
 			usleep(1000);
 		ASSERT_EQ(0, fs_wait_sleeping(a[c].tid));
 	}
-	ASSERT_EQ(0, fs_wait_rcu_gp());
 	EXPECT_EQ(0, remote_clients(self, fs_local_port(lfd), PASSIVE_CONNS,
 				    nacc));
 	for (c = 0; c < nacc; c++)

@@ -236,7 +236,7 @@ static unsigned long proc_tcp_ino(int family, int lport, int rport)
 {
 	struct fs_tcp_row row;
 
-	return fs_proc_tcp(family, lport, rport, -1, &row) ? 0 : row.ino;
+	return fs_proc_tcp(family, lport, rport, -1, &row) > 0 ? row.ino : 0;
 }
 
 static int peer_port(int fd)
