@@ -515,22 +515,6 @@ TEST_F(listen, queue_figures_count_every_cpu)
 #define SYN_BACKLOG	4
 #define SYN_PER_CPU	3
 
-/* Write @val to /proc/sys/@path. 0 or -errno. */
-static int proc_sys_write(const char *path, const char *val)
-{
-	char name[128];
-	int fd, err = 0;
-
-	snprintf(name, sizeof(name), "/proc/sys/%s", path);
-	fd = open(name, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 /*
  * Open @n connections from @cpu that stay requests: with TCP_DEFER_ACCEPT
  * on the listener, a final ACK without data leaves the request in the
@@ -577,7 +561,8 @@ TEST_F(listen, syn_queue_bounds_the_total)
 	int fds[2][SYN_PER_CPU], late, defer = 120, cpu, i, port;
 	long drops;
 
-	ASSERT_EQ(0, proc_sys_write("net/ipv4/tcp_syncookies", "0"));
+	ASSERT_EQ(0, fs_write_file("/proc/sys/net/ipv4/tcp_syncookies",
+				   "0"));
 	close(self->lfd);
 	self->lfd = fs_listen(variant->family, SYN_BACKLOG, TCP_FASTSOCKET_ON);
 	ASSERT_LE(0, self->lfd);
