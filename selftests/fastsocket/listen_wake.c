@@ -287,6 +287,7 @@ struct busy {
 	struct acceptor	a;
 	int		pipe[2];
 	int		second_cpu;	/* incoming CPU of the second child */
+	bool		once;		/* no second accept: leave when released */
 };
 
 static int busy_accept(struct acceptor *a, int ep)
@@ -319,6 +320,8 @@ static void *busy_loop(void *arg)
 		a->err = errno;
 		goto out;
 	}
+	if (b->once)
+		goto out;
 	s = busy_accept(a, ep);
 	if (s < 0) {
 		a->err = s == -ETIMEDOUT ? ETIMEDOUT : errno;
@@ -389,6 +392,57 @@ TEST_F(wake, reserved_child_wakes_nobody_elsewhere)
 	EXPECT_EQ(0, self->a[0].err);
 	EXPECT_EQ(0, fs_stat("accept_stolen", -1));
 	EXPECT_EQ(2, fs_stat("accept_local", 0));
+}
+
+/*
+ * Without a reservation (listen_reserve_us 0) a child may be taken by any
+ * CPU at once, and the wake-up must reach an acceptor that can take it.
+ * CPU 0's acceptor is busy (blocked on a pipe) when a connection is
+ * queued on CPU 0: it is not on the wait queue (accept()), or its epoll
+ * instance is but nobody waits in it, so the local entry does not take
+ * the wake-up. The wake-up then goes on to CPU 1's sleeping acceptor,
+ * which takes the connection from CPU 0's queue.
+ */
+TEST_F(wake, busy_local_acceptor_passes_the_wake_on)
+{
+	struct busy b = { .second_cpu = -1, .once = true };
+	pthread_t bt;
+	int c, i;
+
+	ASSERT_EQ(0, fs_sysctl_write("listen_reserve_us", "0"));
+	ASSERT_EQ(0, start_acceptor(self, 0, 1, variant->epoll));
+	ASSERT_EQ(0, pipe(b.pipe));
+	b.a = (struct acceptor){ .lfd = self->lfd, .cpu = 0,
+				 .epoll = variant->epoll };
+	ASSERT_EQ(0, pthread_create(&bt, NULL, busy_loop, &b));
+	ASSERT_EQ(0, acceptor_asleep(&b.a));
+
+	/* The warm-up: CPU 0's acceptor takes it, then blocks on the pipe. */
+	ASSERT_EQ(0, pin_to(0));
+	c = fs_connect_to(self->lfd);
+	ASSERT_LE(0, c);
+	for (i = 0; i < 1000 && b.a.accepted < 1; i++)
+		usleep(10000);
+	close(c);
+	ASSERT_EQ(1, b.a.accepted);
+	ASSERT_EQ(0, fs_wait_sleeping(b.a.tid));
+	ASSERT_EQ(0, acceptor_asleep(&self->a[0]));
+
+	c = fs_connect_to(self->lfd);
+	ASSERT_LE(0, c);
+	for (i = 0; i < 1000 && self->a[0].accepted < 1; i++)
+		usleep(10000);
+	EXPECT_EQ(1, self->a[0].accepted);
+	EXPECT_EQ(1, self->a[0].foreign);
+	EXPECT_EQ(0, self->a[0].err);
+	EXPECT_EQ(1, fs_stat("accept_stolen", -1));
+	EXPECT_EQ(1, write(b.pipe[1], "x", 1));
+	pthread_join(bt, NULL);
+	close(c);
+	close(b.pipe[0]);
+	close(b.pipe[1]);
+	EXPECT_EQ(0, b.a.err);
+	EXPECT_EQ(1, b.a.accepted);
 }
 
 TEST_HARNESS_MAIN
