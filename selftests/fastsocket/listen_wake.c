@@ -338,6 +338,46 @@ out:
 }
 
 /*
+ * Start CPU 1's acceptor and CPU 0's busy acceptor @b (thread *@bt), then
+ * the warm-up: a connection from CPU 0 that @b accepts before it blocks on
+ * its pipe. Returns with the caller pinned to CPU 0, @b blocked on the
+ * pipe and CPU 1's acceptor asleep: 0, or -1.
+ */
+static int start_busy(FIXTURE_DATA(wake) *self, struct busy *b,
+		      pthread_t *bt, bool epoll)
+{
+	int c, i;
+
+	if (start_acceptor(self, 0, 1, epoll) || pipe(b->pipe))
+		return -1;
+	b->a = (struct acceptor){ .lfd = self->lfd, .cpu = 0, .epoll = epoll };
+	if (pthread_create(bt, NULL, busy_loop, b) || acceptor_asleep(&b->a))
+		return -1;
+	if (pin_to(0))
+		return -1;
+	c = fs_connect_to(self->lfd);
+	if (c < 0)
+		return -1;
+	for (i = 0; i < 1000 && b->a.accepted < 1; i++)
+		usleep(10000);
+	close(c);
+	if (b->a.accepted != 1 || fs_wait_sleeping(b->a.tid))
+		return -1;
+	return acceptor_asleep(&self->a[0]) ? -1 : 0;
+}
+
+/* Release busy acceptor @b (thread @bt) and wait for it to end. 0 or -1. */
+static int stop_busy(struct busy *b, pthread_t bt)
+{
+	int ret = write(b->pipe[1], "x", 1) == 1 ? 0 : -1;
+
+	pthread_join(bt, NULL);
+	close(b->pipe[0]);
+	close(b->pipe[1]);
+	return ret;
+}
+
+/*
  * While a connection is reserved for its CPU, only that CPU's acceptor
  * hears of it. CPU 0's acceptor is busy (blocked on a pipe) when a
  * connection is queued on CPU 0, and CPU 1's acceptor sleeps on the
@@ -352,25 +392,9 @@ TEST_F(wake, reserved_child_wakes_nobody_elsewhere)
 	struct busy b = { .second_cpu = -1 };
 	pthread_t bt;
 	long before;
-	int c, i;
+	int c;
 
-	ASSERT_EQ(0, start_acceptor(self, 0, 1, variant->epoll));
-	ASSERT_EQ(0, pipe(b.pipe));
-	b.a = (struct acceptor){ .lfd = self->lfd, .cpu = 0,
-				 .epoll = variant->epoll };
-	ASSERT_EQ(0, pthread_create(&bt, NULL, busy_loop, &b));
-	ASSERT_EQ(0, acceptor_asleep(&b.a));
-
-	/* The warm-up: CPU 0's acceptor takes it, then blocks on the pipe. */
-	ASSERT_EQ(0, pin_to(0));
-	c = fs_connect_to(self->lfd);
-	ASSERT_LE(0, c);
-	for (i = 0; i < 1000 && b.a.accepted < 1; i++)
-		usleep(10000);
-	close(c);
-	ASSERT_EQ(1, b.a.accepted);
-	ASSERT_EQ(0, fs_wait_sleeping(b.a.tid));
-	ASSERT_EQ(0, acceptor_asleep(&self->a[0]));
+	ASSERT_EQ(0, start_busy(self, &b, &bt, variant->epoll));
 
 	before = nvcsw(self->a[0].tid);
 	ASSERT_LE(0, before);
@@ -379,11 +403,8 @@ TEST_F(wake, reserved_child_wakes_nobody_elsewhere)
 	/* Let a wrong wake-up happen, well within the 100 ms reservation. */
 	usleep(20000);
 	EXPECT_EQ(before, nvcsw(self->a[0].tid));
-	EXPECT_EQ(1, write(b.pipe[1], "x", 1));
-	pthread_join(bt, NULL);
+	EXPECT_EQ(0, stop_busy(&b, bt));
 	close(c);
-	close(b.pipe[0]);
-	close(b.pipe[1]);
 
 	EXPECT_EQ(0, b.a.err);
 	EXPECT_EQ(2, b.a.accepted);
@@ -410,23 +431,7 @@ TEST_F(wake, busy_local_acceptor_passes_the_wake_on)
 	int c, i;
 
 	ASSERT_EQ(0, fs_sysctl_write("listen_reserve_us", "0"));
-	ASSERT_EQ(0, start_acceptor(self, 0, 1, variant->epoll));
-	ASSERT_EQ(0, pipe(b.pipe));
-	b.a = (struct acceptor){ .lfd = self->lfd, .cpu = 0,
-				 .epoll = variant->epoll };
-	ASSERT_EQ(0, pthread_create(&bt, NULL, busy_loop, &b));
-	ASSERT_EQ(0, acceptor_asleep(&b.a));
-
-	/* The warm-up: CPU 0's acceptor takes it, then blocks on the pipe. */
-	ASSERT_EQ(0, pin_to(0));
-	c = fs_connect_to(self->lfd);
-	ASSERT_LE(0, c);
-	for (i = 0; i < 1000 && b.a.accepted < 1; i++)
-		usleep(10000);
-	close(c);
-	ASSERT_EQ(1, b.a.accepted);
-	ASSERT_EQ(0, fs_wait_sleeping(b.a.tid));
-	ASSERT_EQ(0, acceptor_asleep(&self->a[0]));
+	ASSERT_EQ(0, start_busy(self, &b, &bt, variant->epoll));
 
 	c = fs_connect_to(self->lfd);
 	ASSERT_LE(0, c);
@@ -436,11 +441,8 @@ TEST_F(wake, busy_local_acceptor_passes_the_wake_on)
 	EXPECT_EQ(1, self->a[0].foreign);
 	EXPECT_EQ(0, self->a[0].err);
 	EXPECT_EQ(1, fs_stat("accept_stolen", -1));
-	EXPECT_EQ(1, write(b.pipe[1], "x", 1));
-	pthread_join(bt, NULL);
+	EXPECT_EQ(0, stop_busy(&b, bt));
 	close(c);
-	close(b.pipe[0]);
-	close(b.pipe[1]);
 	EXPECT_EQ(0, b.a.err);
 	EXPECT_EQ(1, b.a.accepted);
 }
