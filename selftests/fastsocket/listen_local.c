@@ -674,4 +674,124 @@ TEST_F(listen, cpu_offline_strands_nothing)
 	EXPECT_EQ(1, fs_stat("accept_local", 1));
 }
 
+#define RACE_ROUNDS	12
+
+struct racer {
+	int lfd;
+	int cpu;
+	int total;		/* connections queued this round */
+	int *accepted;		/* accepted by all racers, atomically */
+	int err;		/* errno of an unexpected accept() error */
+};
+
+/*
+ * A pinned acceptor that takes and closes children without blocking until
+ * the listener is shut down (EINVAL), all @total are taken, or 20 s pass.
+ */
+static void *race_acceptor(void *arg)
+{
+	struct racer *r = arg;
+	time_t end = time(NULL) + 20;
+	int s;
+
+	if (pin_to(r->cpu)) {
+		r->err = errno;
+		return NULL;
+	}
+	while (time(NULL) < end) {
+		s = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK);
+		if (s >= 0) {
+			close(s);
+			__atomic_add_fetch(r->accepted, 1, __ATOMIC_SEQ_CST);
+			continue;
+		}
+		if (errno == EINVAL)
+			break;
+		if (errno != EAGAIN && errno != ECONNABORTED) {
+			r->err = errno;
+			break;
+		}
+		if (__atomic_load_n(r->accepted, __ATOMIC_SEQ_CST) >= r->total)
+			break;
+		sched_yield();
+	}
+	return NULL;
+}
+
+/*
+ * Acceptors on every CPU take children from the local queues, which needs
+ * no listener lock, while the main thread shuts the listener down (odd
+ * rounds) or switches the feature off (even rounds), both of which detach
+ * the queues under the listener lock. Each connection ends exactly once:
+ * accepted (its client reads EOF once the acceptor closes it) or, on
+ * shutdown only, reset with the listener; none is taken twice or lost.
+ */
+TEST_F(listen, accept_races_detach)
+{
+	int fds[64][PER_CPU], cpu, i, round, accepted, eof, rst, lost;
+	struct racer r[64];
+	pthread_t th[64];
+	char b;
+
+	ASSERT_GE(64, self->ncpu);
+	for (round = 0; round < RACE_ROUNDS; round++) {
+		bool shut = round & 1;
+
+		accepted = 0;
+		for (cpu = 0; cpu < self->ncpu; cpu++)
+			ASSERT_EQ(0, queue_from(self->lfd, cpu, fds[cpu],
+						PER_CPU));
+		for (cpu = 0; cpu < self->ncpu; cpu++) {
+			r[cpu] = (struct racer){ .lfd = self->lfd, .cpu = cpu,
+				.total = self->ncpu * PER_CPU,
+				.accepted = &accepted };
+			ASSERT_EQ(0, pthread_create(&th[cpu], NULL,
+						    race_acceptor, &r[cpu]));
+		}
+		/* Later each round, so that some detach mid-drain. */
+		usleep(round * 500);
+		if (shut) {
+			ASSERT_EQ(0, shutdown(self->lfd, SHUT_RD));
+		} else {
+			ASSERT_EQ(0, fs_sysctl_write("listen", "0"));
+		}
+		for (cpu = 0; cpu < self->ncpu; cpu++) {
+			ASSERT_EQ(0, pthread_join(th[cpu], NULL));
+			EXPECT_EQ(0, r[cpu].err) TH_LOG("accept: %s",
+							strerror(r[cpu].err));
+		}
+		eof = rst = lost = 0;
+		for (cpu = 0; cpu < self->ncpu; cpu++)
+			for (i = 0; i < PER_CPU; i++) {
+				struct pollfd p = { .fd = fds[cpu][i],
+						    .events = POLLIN };
+				ssize_t n = -2;
+
+				if (poll(&p, 1, 10000) == 1)
+					n = read(fds[cpu][i], &b, 1);
+				if (n == 0)
+					eof++;
+				else if (n < 0 && errno == ECONNRESET)
+					rst++;
+				else
+					lost++;
+				close(fds[cpu][i]);
+			}
+		TH_LOG("round %d (%s): accepted %d reset %d", round,
+		       shut ? "shutdown" : "switch off", accepted, rst);
+		EXPECT_EQ(0, lost);
+		EXPECT_EQ(accepted, eof);
+		EXPECT_EQ(self->ncpu * PER_CPU, eof + rst);
+		if (!shut) {
+			EXPECT_EQ(0, rst);
+		}
+		close(self->lfd);
+		ASSERT_EQ(0, fs_enable_all());
+		self->lfd = fs_listen(variant->family, 1024, TCP_FASTSOCKET_ON);
+		ASSERT_LE(0, self->lfd);
+	}
+	/* The unlocked path ran: most rounds start on local queues. */
+	EXPECT_LT(0, fs_stat("accept_local", -1));
+}
+
 TEST_HARNESS_MAIN
