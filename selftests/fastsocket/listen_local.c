@@ -6,6 +6,10 @@
  * feature is switched off, when a worker is killed, or when a CPU goes
  * offline with connections queued on it.
  *
+ * accept() takes a child from a local queue without the listener lock;
+ * acceptors on every CPU racing a shutdown or a switch-off, which detach
+ * the queues under that lock, still end each connection exactly once.
+ *
  * The listen() backlog bounds the total over all CPUs, with
  * ListenOverflows and ListenDrops counting as without Fastsocket; forked
  * workers and threads sharing the fd keep locality alike.
