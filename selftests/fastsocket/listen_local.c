@@ -689,8 +689,9 @@ struct racer {
 };
 
 /*
- * A pinned acceptor that takes and closes children without blocking until
- * the listener is shut down (EINVAL), all @total are taken, or 20 s pass.
+ * A pinned acceptor that takes and closes children from a non-blocking
+ * listener until it is shut down (EINVAL), all @total are taken, or 20 s
+ * pass.
  */
 static void *race_acceptor(void *arg)
 {
@@ -730,7 +731,7 @@ static void *race_acceptor(void *arg)
  * accepted (its client reads EOF once the acceptor closes it) or, on
  * shutdown only, reset with the listener; none is taken twice or lost.
  */
-TEST_F(listen, accept_races_detach)
+TEST_F_TIMEOUT(listen, accept_races_detach, 120)
 {
 	int fds[64][PER_CPU], cpu, i, round, accepted, eof, rst, lost;
 	struct racer r[64];
@@ -742,6 +743,8 @@ TEST_F(listen, accept_races_detach)
 		bool shut = round & 1;
 
 		accepted = 0;
+		/* accept4()'s SOCK_NONBLOCK is the child's: this is ours. */
+		ASSERT_EQ(0, fcntl(self->lfd, F_SETFL, O_NONBLOCK));
 		for (cpu = 0; cpu < self->ncpu; cpu++)
 			ASSERT_EQ(0, queue_from(self->lfd, cpu, fds[cpu],
 						PER_CPU));
