@@ -281,23 +281,35 @@ TEST_F(listen, sleeping_acceptor_is_woken)
 	EXPECT_EQ(0, fs_stat("wake_local", -1));
 }
 
-/* Count the clients whose connection was reset, out of @n. */
-static int count_resets(int fds[][PER_CPU], int ncpu)
+/*
+ * How the clients in @fds (PER_CPU for each of @ncpu CPUs) saw their
+ * connections end, waiting up to @ms for each and closing it: *@eof read
+ * end of file (accepted, then closed by the server), *@rst were reset.
+ * Returns how many did neither.
+ */
+static int client_endings(int fds[][PER_CPU], int ncpu, int ms, int *eof,
+			  int *rst)
 {
-	int cpu, i, resets = 0;
+	int cpu, i, lost = 0;
 	char buf[4];
 
+	*eof = *rst = 0;
 	for (cpu = 0; cpu < ncpu; cpu++)
 		for (i = 0; i < PER_CPU; i++) {
 			struct pollfd p = { .fd = fds[cpu][i], .events = POLLIN };
+			ssize_t n = -2;
 
-			if (poll(&p, 1, 5000) == 1 &&
-			    read(fds[cpu][i], buf, sizeof(buf)) < 0 &&
-			    errno == ECONNRESET)
-				resets++;
+			if (poll(&p, 1, ms) == 1)
+				n = read(fds[cpu][i], buf, sizeof(buf));
+			if (n == 0)
+				(*eof)++;
+			else if (n < 0 && errno == ECONNRESET)
+				(*rst)++;
+			else
+				lost++;
 			close(fds[cpu][i]);
 		}
-	return resets;
+	return lost;
 }
 
 /*
@@ -306,7 +318,7 @@ static int count_resets(int fds[][PER_CPU], int ncpu)
  */
 TEST_F(listen, close_and_shutdown_reset_every_queued_connection)
 {
-	int fds[64][PER_CPU], cpu, how;
+	int fds[64][PER_CPU], cpu, how, eof, rst;
 
 	ASSERT_GE(64, self->ncpu);
 	for (how = 0; how < 2; how++) {
@@ -325,7 +337,8 @@ TEST_F(listen, close_and_shutdown_reset_every_queued_connection)
 		}
 		close(self->lfd);
 		self->lfd = -1;
-		EXPECT_EQ(self->ncpu * PER_CPU, count_resets(fds, self->ncpu));
+		client_endings(fds, self->ncpu, 5000, &eof, &rst);
+		EXPECT_EQ(self->ncpu * PER_CPU, rst);
 	}
 }
 
@@ -733,10 +746,9 @@ static void *race_acceptor(void *arg)
  */
 TEST_F_TIMEOUT(listen, accept_races_detach, 120)
 {
-	int fds[64][PER_CPU], cpu, i, round, accepted, eof, rst, lost;
+	int fds[64][PER_CPU], cpu, round, accepted, eof, rst, lost;
 	struct racer r[64];
 	pthread_t th[64];
-	char b;
 
 	ASSERT_GE(64, self->ncpu);
 	for (round = 0; round < RACE_ROUNDS; round++) {
@@ -767,23 +779,7 @@ TEST_F_TIMEOUT(listen, accept_races_detach, 120)
 			EXPECT_EQ(0, r[cpu].err) TH_LOG("accept: %s",
 							strerror(r[cpu].err));
 		}
-		eof = rst = lost = 0;
-		for (cpu = 0; cpu < self->ncpu; cpu++)
-			for (i = 0; i < PER_CPU; i++) {
-				struct pollfd p = { .fd = fds[cpu][i],
-						    .events = POLLIN };
-				ssize_t n = -2;
-
-				if (poll(&p, 1, 10000) == 1)
-					n = read(fds[cpu][i], &b, 1);
-				if (n == 0)
-					eof++;
-				else if (n < 0 && errno == ECONNRESET)
-					rst++;
-				else
-					lost++;
-				close(fds[cpu][i]);
-			}
+		lost = client_endings(fds, self->ncpu, 10000, &eof, &rst);
 		TH_LOG("round %d (%s): accepted %d reset %d", round,
 		       shut ? "shutdown" : "switch off", accepted, rst);
 		EXPECT_EQ(0, lost);
