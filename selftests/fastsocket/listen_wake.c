@@ -11,6 +11,11 @@
  * of it, busy or asleep: another CPU's acceptor is not woken for a
  * connection it may not take.
  *
+ * An EPOLLEXCLUSIVE acceptor waits on a wait queue of its CPU's, not on
+ * the listener's shared one: the wake-ups of other CPUs' connections do
+ * not take its lock, and every other wake-up (shutdown, the feature
+ * switched off) still reaches it.
+ *
  * On loopback with RPS off, a connection's handshake runs in softirq on
  * the connecting thread's CPU, so pinning the client picks the CPU.
  */
@@ -26,6 +31,8 @@ struct acceptor {
 	int		lfd;
 	int		cpu;
 	bool		epoll;		/* epoll_wait(EPOLLEXCLUSIVE), then accept() */
+	bool		move;		/* after epoll_ctl(), move to ->move_to */
+	int		move_to;
 	volatile pid_t	tid;
 	volatile int	waiting;	/* about to block in accept() */
 	volatile int	accepted;
@@ -66,6 +73,13 @@ static void *acceptor_loop(void *arg)
 
 	if (acceptor_setup(a, &ep))
 		return NULL;
+	if (a->move) {
+		if (pin_to(a->move_to)) {
+			a->err = errno;
+			return NULL;
+		}
+		a->cpu = a->move_to;
+	}
 	for (;;) {
 		a->waiting = 1;
 		if (ep >= 0 && epoll_wait(ep, &ev, 1, 20000) != 1) {
@@ -238,6 +252,13 @@ TEST_F(wake, acceptor_on_the_queueing_cpu_wins)
 	EXPECT_EQ(ROUNDS, fs_stat("wake_local", 0));
 	EXPECT_EQ(ROUNDS, fs_stat("wake_local", 1));
 	EXPECT_EQ(0, fs_stat("wake_other", -1));
+	/*
+	 * An EPOLLEXCLUSIVE acceptor waits on its CPU's wait queue, and the
+	 * wake-up leaves the listener's shared one alone; accept() sleeps on
+	 * the shared one, whose lock each wake-up takes: the control.
+	 */
+	EXPECT_EQ(variant->epoll ? 0 : 2 * ROUNDS,
+		  fs_stat("wake_shared", -1));
 }
 
 /*
@@ -257,6 +278,93 @@ TEST_F(wake, no_local_acceptor_wakes_another)
 	EXPECT_EQ(ROUNDS, fs_stat("accept_stolen", -1));
 	EXPECT_EQ(ROUNDS, fs_stat("wake_other", 0));
 	EXPECT_EQ(0, fs_stat("wake_local", -1));
+	EXPECT_EQ(variant->epoll ? 0 : ROUNDS, fs_stat("wake_shared", -1));
+}
+
+/*
+ * Shutting the listener down wakes every acceptor, whichever wait queue
+ * it sleeps on: sock_def_wakeup() wakes the listener's shared queue, and
+ * its relay passes the wake-up on to every CPU's queue. An epoll acceptor
+ * that missed it would time out in epoll_wait() (ETIMEDOUT).
+ */
+TEST_F(wake, shutdown_wakes_every_acceptor)
+{
+	int i;
+
+	ASSERT_EQ(0, start_acceptor(self, 0, 0, variant->epoll));
+	ASSERT_EQ(0, start_acceptor(self, 1, 1, variant->epoll));
+	ASSERT_EQ(0, round_from(self, 0));
+	ASSERT_EQ(0, round_from(self, 1));
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, acceptor_asleep(&self->a[i]));
+
+	ASSERT_EQ(0, shutdown(self->lfd, SHUT_RD));
+	for (i = 0; i < 2; i++)
+		pthread_join(self->t[i], NULL);
+	self->started = 0;
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(0, self->a[i].err);
+		EXPECT_EQ(1, self->a[i].accepted);
+		EXPECT_EQ(0, self->a[i].foreign);
+	}
+	EXPECT_EQ(variant->epoll ? 0 : 2, fs_stat("wake_shared", -1));
+}
+
+/*
+ * An EPOLLEXCLUSIVE acceptor stays on the wait queue of the CPU where it
+ * added the listener to its epoll set. This one adds it on CPU 1, then
+ * moves to CPU 0 for good. Once it has accepted on CPU 0, connections
+ * from CPU 0 are reserved for CPU 0, whose queue is empty: the wake-up
+ * must find the acceptor on CPU 1's queue at once, not leave the
+ * connection to the reservation's timer (reserve_expired, 100 ms here).
+ * A blocking accept() queues again at each call: the control.
+ */
+TEST_F(wake, moved_acceptor_is_woken_where_it_runs)
+{
+	int r;
+
+	self->a[0] = (struct acceptor){ .lfd = self->lfd, .cpu = 1,
+					.epoll = variant->epoll,
+					.move = true, .move_to = 0 };
+	ASSERT_EQ(0, pthread_create(&self->t[0], NULL, acceptor_loop,
+				    &self->a[0]));
+	self->started = 1;
+	ASSERT_EQ(0, acceptor_asleep(&self->a[0]));
+
+	for (r = 0; r < ROUNDS; r++)
+		ASSERT_EQ(0, round_from(self, 0));
+	EXPECT_EQ(ROUNDS, self->a[0].accepted);
+	EXPECT_EQ(0, self->a[0].foreign);
+	EXPECT_EQ(0, self->a[0].err);
+	EXPECT_EQ(0, fs_stat("reserve_expired", -1));
+	EXPECT_EQ(0, fs_stat("accept_stolen", -1));
+	/* The first connection, before CPU 0 had an acceptor, is open. */
+	EXPECT_LE(ROUNDS - 1, fs_stat("wake_local", 0));
+}
+
+/*
+ * Switching the feature off detaches the local queues at the next
+ * accept(), and the listener's sk_data_ready is sock_def_readable() again,
+ * while the epoll entries stay on the CPU queues they were added to: the
+ * relay must go on passing every wake-up to them. A lost one leaves a
+ * connection unaccepted (round_from() times out) and an epoll_wait()
+ * with ETIMEDOUT.
+ */
+TEST_F(wake, switched_off_listener_still_wakes)
+{
+	int i, r;
+
+	ASSERT_EQ(0, start_acceptor(self, 0, 0, variant->epoll));
+	ASSERT_EQ(0, start_acceptor(self, 1, 1, variant->epoll));
+	ASSERT_EQ(0, round_from(self, 0));
+	ASSERT_EQ(0, round_from(self, 1));
+
+	ASSERT_EQ(0, fs_sysctl_write("enabled", "0"));
+	for (r = 0; r < 2 * ROUNDS; r++)
+		ASSERT_EQ(0, round_from(self, r % 2));
+	EXPECT_EQ(2 * ROUNDS + 2, total_accepted(self));
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(0, self->a[i].err);
 }
 
 /* Voluntary context switches of thread @tid: +1 each time it slept. */
