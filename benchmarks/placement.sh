@@ -904,7 +904,7 @@ for rep in $(seq "$repeats"); do
 			done
 			line+=" fs_accept_local=$al fs_accept_stolen=$as fs_local_share=$(ratio $al $((al + as)))"
 			line+=" fs_listen_local_server=$ls fs_listen_local_client=$lc"
-			for k in accept_global listen_global wake_local wake_other \
+			for k in accept_global listen_global wake_local wake_other wake_shared \
 				steal_absent steal_long steal_late reserve_expired \
 				connect_class connect_fallback rx_steered rx_elsewhere \
 				est_local est_hit_local est_hit_remote est_handover \
