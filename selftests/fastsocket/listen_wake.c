@@ -176,16 +176,22 @@ FIXTURE_TEARDOWN(wake)
 	close(self->lfd);
 }
 
+/* Start acceptor @i as set up in self->a[i]; wait until it sleeps. */
+static int start_prepared(FIXTURE_DATA(wake) *self, int i)
+{
+	if (pthread_create(&self->t[i], NULL, acceptor_loop, &self->a[i]))
+		return -1;
+	self->started++;
+	return acceptor_asleep(&self->a[i]);
+}
+
 /* Start acceptor @i pinned to @cpu; wait until it sleeps (accept or epoll). */
 static int start_acceptor(FIXTURE_DATA(wake) *self, int i, int cpu,
 			  bool epoll)
 {
 	self->a[i] = (struct acceptor){ .lfd = self->lfd, .cpu = cpu,
 					.epoll = epoll };
-	if (pthread_create(&self->t[i], NULL, acceptor_loop, &self->a[i]))
-		return -1;
-	self->started++;
-	return acceptor_asleep(&self->a[i]);
+	return start_prepared(self, i);
 }
 
 static int total_accepted(FIXTURE_DATA(wake) *self)
@@ -326,10 +332,7 @@ TEST_F(wake, moved_acceptor_is_woken_where_it_runs)
 	self->a[0] = (struct acceptor){ .lfd = self->lfd, .cpu = 1,
 					.epoll = variant->epoll,
 					.move = true, .move_to = 0 };
-	ASSERT_EQ(0, pthread_create(&self->t[0], NULL, acceptor_loop,
-				    &self->a[0]));
-	self->started = 1;
-	ASSERT_EQ(0, acceptor_asleep(&self->a[0]));
+	ASSERT_EQ(0, start_prepared(self, 0));
 
 	for (r = 0; r < ROUNDS; r++)
 		ASSERT_EQ(0, round_from(self, 0));
