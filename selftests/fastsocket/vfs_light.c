@@ -12,13 +12,17 @@
  * (active_*). IPv4 and IPv6, each test in its own namespace.
  */
 #include <linux/io_uring.h>
+#include <linux/landlock.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <linux/sockios.h>
 
 #include "fs_util.h"
@@ -389,6 +393,97 @@ TEST_F(vfs, o_async_sigio)
 			TH_LOG("socket %d", i);
 	}
 	two_close(&t);
+}
+
+/*
+ * Landlock's ABI version, or 0 without Landlock: with it every inode has
+ * an LSM blob (i_security), as on Debian's kernels.
+ */
+static int landlock_abi(void)
+{
+	long abi = syscall(__NR_landlock_create_ruleset, NULL, 0,
+			   LANDLOCK_CREATE_RULESET_VERSION);
+
+	return abi < 0 ? 0 : abi;
+}
+
+/* Put the caller in a Landlock domain that may not signal outside. 0/-1. */
+static int landlock_scope_signals(void)
+{
+	struct landlock_ruleset_attr attr = {
+		.scoped = LANDLOCK_SCOPE_SIGNAL,
+	};
+	int fd, err;
+
+	fd = syscall(__NR_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (fd < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	err = syscall(__NR_landlock_restrict_self, fd, 0);
+	close(fd);
+	return err ? -1 : 0;
+}
+
+/*
+ * In a child: accept from @lfd (on a kept pair if @light), in a Landlock
+ * domain scoped for signals if @sandboxed, and have the socket's SIGIO
+ * sent to the parent; then write on the client and read the byte on the
+ * socket, so that any SIGIO is sent before the child exits. The exit
+ * status names the step that failed.
+ */
+static void sigio_to_parent(int lfd, bool light, bool sandboxed)
+{
+	int s, c, fl;
+	char b;
+
+	if (sandboxed && landlock_scope_signals())
+		_exit(2);
+	s = light ? light_conn(lfd, &c, 0) : conn(lfd, &c, 0);
+	if (s < 0)
+		_exit(3);
+	fl = fcntl(s, F_GETFL);
+	if (fcntl(s, F_SETOWN, getppid()) || fcntl(s, F_SETFL, fl | O_ASYNC))
+		_exit(4);
+	if (write(c, "x", 1) != 1 || read(s, &b, 1) != 1)
+		_exit(5);
+	_exit(0);
+}
+
+/*
+ * The LSM hooks run for a VFS-light socket on a kept pair as for any
+ * socket, on a kernel whose LSM gives every inode a blob: Landlock's
+ * signal scope (ABI 6) stops the SIGIO of a socket owned from inside a
+ * domain from reaching a process outside it (file_set_fowner and
+ * file_send_sigiotask hooks). Without the domain the parent gets it. The
+ * control is a socket of the listener the feature does not apply to.
+ */
+TEST_F(vfs, lsm_hooks_on_a_kept_pair)
+{
+	struct sigaction sa = {
+		.sa_handler = on_sigio,
+		.sa_flags = SA_RESTART,
+	};
+	int i, sandboxed, status;
+	pid_t pid;
+
+	if (landlock_abi() < 6)
+		SKIP(return, "no Landlock signal scope in this kernel");
+	ASSERT_EQ(0, sigaction(SIGIO, &sa, NULL));
+	for (i = 0; i < 2; i++) {
+		for (sandboxed = 0; sandboxed < 2; sandboxed++) {
+			got_sigio = 0;
+			pid = fork();
+			ASSERT_LE(0, pid);
+			if (!pid)
+				sigio_to_parent(i ? self->off : self->on, !i,
+						sandboxed);
+			ASSERT_EQ(pid, waitpid(pid, &status, 0));
+			ASSERT_TRUE(WIFEXITED(status));
+			EXPECT_EQ(0, WEXITSTATUS(status))
+				TH_LOG("socket %d sandboxed %d", i, sandboxed);
+			EXPECT_EQ(!sandboxed, got_sigio)
+				TH_LOG("socket %d sandboxed %d", i, sandboxed);
+		}
+	}
 }
 
 TEST_F(vfs, nonblock_cloexec)
