@@ -938,4 +938,97 @@ TEST_F(est, bpf_sk_lookup_finds_local_connection)
 	EXPECT_LT(remote, total("est_hit_remote"));
 }
 
+/*
+ * The sum over CPUs of /proc/net/stat/rt_cache's in_slow_tot: IPv4 input
+ * routes made, that is not found valid in a nexthop's cache. The counters
+ * are global, not per namespace. -1 on error.
+ */
+static long rt_input_routes_made(void)
+{
+	FILE *f = fopen("/proc/net/stat/rt_cache", "r");
+	unsigned long entries, hit, slow;
+	char line[512];
+	long sum = 0;
+
+	if (!f)
+		return -1;
+	/* the header, then a line per possible CPU */
+	if (!fgets(line, sizeof(line), f))
+		sum = -1;
+	while (sum >= 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx %lx %lx", &entries, &hit, &slow) == 3)
+			sum += slow;
+	fclose(f);
+	return sum;
+}
+
+/*
+ * From the peer netns, @n IPv4 connections to 10.98.0.1:@port, one round
+ * trip each, all open at once. The number of failures, or -1.
+ */
+static int v4_conns(const char *ns, int port, int n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = set_addr(&ss, AF_INET, "10.98.0.1", NULL, port);
+	int fds[MAX_CONNS], i, bad = 0, st;
+	pid_t pid = fork();
+
+	if (pid < 0 || n > MAX_CONNS)
+		return -1;
+	if (!pid) {
+		if (fs_enter_netns(ns))
+			_exit(255);
+		for (i = 0; i < n; i++) {
+			fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+			if (fds[i] < 0 ||
+			    connect(fds[i], (struct sockaddr *)&ss, len) ||
+			    ping(fds[i]))
+				bad++;
+		}
+		_exit(bad);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st) == 255 ? -1 : WEXITSTATUS(st);
+}
+
+/*
+ * With established armed, each CPU keeps its own IPv4 local input route
+ * (the one sk_rx_dst holds), as IPv6 and IPv4 output routes do: after a
+ * route cache flush, each CPU that sets connections up makes one, once.
+ * The control, with the switch off: one for all CPUs. Each run also makes
+ * one in the peer netns, where the feature is not armed, for the replies.
+ * Two rounds of connections, so that the second finds the routes the
+ * first made. IPv4 connections in both variants (the IPv6 listener is
+ * dual-stack).
+ */
+TEST_F(est, local_input_route_per_cpu)
+{
+	long made, ins[32];
+	int cpu, used, on;
+
+	for (on = 1; on >= 0; on--) {
+		ASSERT_EQ(0, fs_sysctl_write("established", on ? "1" : "0"));
+		ASSERT_EQ(0, fs_run("ip route flush cache && "
+				    "ip -n %s route flush cache", self->ns));
+		for (cpu = 0; cpu < self->ncpu; cpu++)
+			ins[cpu] = fs_stat("est_local", cpu);
+		made = rt_input_routes_made();
+		ASSERT_LE(0, made);
+		ASSERT_EQ(0, v4_conns(self->ns, self->port, CONNS));
+		ASSERT_EQ(0, v4_conns(self->ns, self->port, CONNS));
+		used = 0;
+		for (cpu = 0; cpu < self->ncpu; cpu++)
+			used += fs_stat("est_local", cpu) != ins[cpu];
+		if (on) {
+			/* RPS spread the connections over the CPUs */
+			EXPECT_LE(2, used);
+			EXPECT_EQ(made + used + 1, rt_input_routes_made());
+		} else {
+			EXPECT_EQ(0, used);
+			EXPECT_EQ(made + 2, rt_input_routes_made());
+		}
+	}
+}
+
 TEST_HARNESS_MAIN
