@@ -118,9 +118,29 @@ static struct rtable __rcu **rt_local_input_slot(struct net *net,
 	}
 	return raw_cpu_ptr(pcpu);
 }
+
+/*
+ * Where @nhc caches input route @rt: local routes as rt_local_input_slot()
+ * says, forwarded ones in the shared slot.
+ * Context: softirq, RCU read side.
+ */
+static struct rtable __rcu **rt_input_slot(struct fib_nh_common *nhc,
+					   const struct rtable *rt)
+{
+	if (static_branch_unlikely(&fastsocket_established_key) &&
+	    (rt->rt_flags & RTCF_LOCAL))
+		return rt_local_input_slot(dev_net(rt->dst.dev), nhc);
+	return &nhc->nhc_rth_input;
+}
 #else
 static struct rtable __rcu **rt_local_input_slot(struct net *net,
 						 struct fib_nh_common *nhc)
+{
+	return &nhc->nhc_rth_input;
+}
+
+static struct rtable __rcu **rt_input_slot(struct fib_nh_common *nhc,
+					   const struct rtable *rt)
 {
 	return &nhc->nhc_rth_input;
 }
@@ -131,11 +151,8 @@ static bool rt_cache_route(struct fib_nh_common *nhc, struct rtable *rt)
 	struct rtable *orig, *prev, **p;
 	bool ret = true;
 
-	if (rt_is_input_route(rt) && (rt->rt_flags & RTCF_LOCAL)) {
-		p = (struct rtable **)rt_local_input_slot(dev_net(rt->dst.dev),
-							 nhc);
-	} else if (rt_is_input_route(rt)) {
-		p = (struct rtable **)&nhc->nhc_rth_input;
+	if (rt_is_input_route(rt)) {
+		p = (struct rtable **)rt_input_slot(nhc, rt);
 	} else {""")
 
 edit('net/ipv4/route.c', """		struct fib_nh_common *nhc = FIB_RES_NHC(*res);
