@@ -47,11 +47,14 @@ static socklen_t set_addr(struct sockaddr_storage *ss, int family,
 
 /*
  * Echo server: accept on @lfd and echo every byte back, on every
- * connection, until the process ends. Runs in a thread or a child.
+ * connection, until the process ends. Runs in a thread or a child. A
+ * connection leaves the epoll set before its fd is closed: a child that
+ * the test forked meanwhile may hold the file open, and epoll would keep
+ * reporting it.
  */
 static void *echo_main(void *p)
 {
-	int lfd = *(int *)p, ep, n, i, s;
+	int lfd = *(int *)p, ep, n, r, i, s;
 	struct epoll_event ev = { .events = EPOLLIN }, evs[64];
 	char buf[256];
 
@@ -70,14 +73,11 @@ static void *echo_main(void *p)
 					epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
 				continue;
 			}
-			n = read(s, buf, sizeof(buf));
-			if (n <= 0) {
+			r = read(s, buf, sizeof(buf));
+			if (r <= 0 || write(s, buf, r) != r) {
+				epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL);
 				close(s);
-				continue;
 			}
-			if (write(s, buf, n) != n)
-				close(s);
-			n = 1;
 		}
 	}
 	return NULL;
