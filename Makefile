@@ -19,6 +19,7 @@
 #   make export-patches  regenerate linux-patches/ from build/linux
 #   make checkpatch      scripts/checkpatch.pl --strict on the series
 #   make check-series    checkpatch, then build the kernel at every patch
+#                        (CHECK_FROM=N CHECK_TO=M: only patches N to M)
 #   make deb             Debian packages into build/deb/: linux-image and
 #                        linux-headers of the patched kernel with Debian's
 #                        config (DEB_FLAVOR=cloud-amd64, or amd64),
@@ -95,7 +96,7 @@ checkpatch:
 	tools/kernel.sh check
 
 check-series: checkpatch
-	tools/kernel.sh check-build
+	tools/kernel.sh check-build $(or $(CHECK_FROM),1) $(CHECK_TO)
 
 DEB_FLAVOR ?= cloud-amd64
 deb: deps

@@ -10,7 +10,11 @@
 #                               test | bench | vanilla | nofs | kcsan
 #   kernel.sh export            regenerate linux-patches/ from build/linux
 #   kernel.sh check             checkpatch --strict on every patch
-#   kernel.sh check-build       build the kernel at every patch of the series
+#   kernel.sh check-build [FROM [TO]]
+#                               build the kernel at every patch of the series
+#                               (or patches FROM to TO, numbered from 1), in
+#                               build/obj-check-{test,nofs}, with and without
+#                               CONFIG_FASTSOCKET
 #   kernel.sh deb               linux-image and linux-headers packages of the
 #                               patched kernel with Debian's config
 #                               (DEB_FLAVOR=cloud-amd64|amd64) into build/deb/
@@ -226,31 +230,37 @@ cmd_build() {
 # built in the same object directories each time, so make and ccache stay
 # incremental. The branch is restored afterwards.
 cmd_check_build() {
+	local from=${1:-1} to=${2:-} total
 	cmd_tree
 	[ -z "$(git_src status --porcelain --untracked-files=no)" ] ||
 		die "build/linux has uncommitted changes"
+	total=$(git_src rev-list --count base..HEAD)
+	to=${to:-$total}
+	[[ $from =~ ^[1-9][0-9]*$ && $to =~ ^[1-9][0-9]*$ ]] && [ "$from" -le "$to" ] &&
+		[ "$to" -le "$total" ] || die "check-build: want patches FROM TO in 1..$total"
 	local rev n=0 flavor
 	# Global: the EXIT trap runs after this function has returned.
 	check_head=$(git_src symbolic-ref -q --short HEAD || git_src rev-parse HEAD)
 	trap 'git_src checkout -q "$check_head"' EXIT
 	for rev in $(git_src rev-list --reverse base..HEAD); do
 		n=$((n + 1))
+		[ "$n" -ge "$from" ] && [ "$n" -le "$to" ] || continue
 		git_src checkout -q --detach "$rev"
 		for flavor in test nofs; do
-			configure "$src" "$build/obj-$flavor" $flavor
+			configure "$src" "$build/obj-check-$flavor" $flavor
 			log "patch $n ($flavor): $(git_src log -1 --format=%s)"
-			make_kernel "$src" "$build/obj-$flavor" -s bzImage modules ||
+			make_kernel "$src" "$build/obj-check-$flavor" -s bzImage modules ||
 				die "patch $n does not build ($flavor)"
 		done
-		if grep -q "^CONFIG_FASTSOCKET=y" "$build/obj-nofs/.config"; then
+		if grep -q "^CONFIG_FASTSOCKET=y" "$build/obj-check-nofs/.config"; then
 			die "nofs config has CONFIG_FASTSOCKET=y"
 		fi
 	done
 	# With Fastsocket off nothing of it is left in the image.
-	if nm "$build/obj-nofs/vmlinux" | grep -i -E ' (fastsocket|ep_wait_entry_cpu)'; then
+	if nm "$build/obj-check-nofs/vmlinux" | grep -i -E ' (fastsocket|ep_wait_entry_cpu)'; then
 		die "CONFIG_FASTSOCKET=n still builds Fastsocket symbols"
 	fi
-	log "all $n patches build on their own, with and without CONFIG_FASTSOCKET"
+	log "patches $from to $to build on their own, with and without CONFIG_FASTSOCKET"
 }
 
 # Debian packages of the patched kernel. The config is Debian's own for
@@ -363,7 +373,7 @@ vanilla-tree) cmd_vanilla_tree ;;
 build) shift; cmd_build "$@" ;;
 export) cmd_export ;;
 check) cmd_check ;;
-check-build) cmd_check_build ;;
+check-build) shift; cmd_check_build "$@" ;;
 deb) cmd_deb ;;
 *) echo "usage: $0 tree|vanilla-tree|build FLAVOR|export|check|check-build|deb" >&2; exit 2 ;;
 esac
