@@ -30,6 +30,8 @@
 #   --out DIR         default build/locality/<timestamp>; build/locality/latest
 #                     points to the last one
 #   --top N           functions listed per configuration (default 15)
+#   --callers         the meter also keys each transfer by its caller
+#                     (callers=1); the report then lists function <- caller
 #
 # Output in DIR: per boot a directory (meter.txt, kallsyms, placement.txt,
 # console.log), report.md (the table and the top functions) and
@@ -49,8 +51,9 @@ kernel=$top/build/bzImage-bench
 module=$top/build/module-obj-bench/fastsocket.ko
 out=
 ntop=15
+callers=0
 
-usage() { sed -n '4,33p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,35p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "locality.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -65,6 +68,7 @@ while [ $# -gt 0 ]; do
 	--module) module=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--top) ntop=$2; shift 2 ;;
+	--callers) callers=1; shift ;;
 	-h|--help) usage 0 ;;
 	*) echo "locality.sh: unknown option $1" >&2; usage ;;
 	esac
@@ -96,7 +100,7 @@ for n in ${servers//,/ }; do
 		# quotes it for /bin/sh, which knows no $'...'.
 		if ! "$top/tools/vm-run" --icount -q -c $((2 * n)) -m 2048 \
 			-t 5400 -k "$kernel" -o "$dir" \
-			--plugin "$plugin,out=$dir/meter.txt,switch=$sw,server=$srv,client=$cli" \
+			--plugin "$plugin,out=$dir/meter.txt,switch=$sw,server=$srv,client=$cli,callers=$callers" \
 			-- sh -c 'echo 0 > /proc/sys/kernel/kptr_restrict && cat /proc/kallsyms > "$FS_OUT/kallsyms" && exec "$@"' sh \
 			"$top/benchmarks/placement.sh" --meter \
 			--server-cpus "$srv" --client-cpus "$cli" \

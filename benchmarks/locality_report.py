@@ -69,12 +69,16 @@ def read_meter(path):
     return phases
 
 
+def header_of(bdir):
+    """The meter's first line: its arguments."""
+    with open(os.path.join(bdir, "meter.txt")) as f:
+        return kv(f.readline())
+
+
 def boot_records(bdir):
     recs = []
     meter = read_meter(os.path.join(bdir, "meter.txt"))
-    header = {}
-    with open(os.path.join(bdir, "meter.txt")) as f:
-        header = kv(f.readline())
+    header = header_of(bdir)
     with open(os.path.join(bdir, "placement.txt")) as f:
         for line in f:
             r = kv(line)
@@ -159,6 +163,18 @@ def main():
                 [sys.executable, os.path.join(here, "meter", "symbolize.py"),
                  "-p", r["phase"], "-c", r["conns"], "-x", "ss",
                  "-n", str(args.top), os.path.join(bdir, "meter.txt"), ks],
+                capture_output=True, text=True)
+            print("```")
+            print((res.stdout or res.stderr).rstrip())
+            print("```\n")
+            if header_of(bdir).get("callers") != "1":
+                continue
+            print("### %s, %s: top %d (function <- caller), server<->server "
+                  "transfers per connection\n" % (b, r["config"], 2 * args.top))
+            res = subprocess.run(
+                [sys.executable, os.path.join(here, "meter", "symbolize.py"),
+                 "-p", r["phase"], "-c", r["conns"], "-x", "ss", "--callers",
+                 "-n", str(2 * args.top), os.path.join(bdir, "meter.txt"), ks],
                 capture_output=True, text=True)
             print("```")
             print((res.stdout or res.stderr).rstrip())

@@ -1,7 +1,19 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """vfs_profile.py RUNDIR [--vmlinux PATH]: the VFS share of a short
-connection, from benchmarks/vfs_profile.sh's instruction-counted profile.
+connection, from benchmarks/vfs_profile.sh's profile.
+
+    vfs_profile.py --roots SYSTEM_MAP        the locality meter's roots=
+                                             file for the parts below
+    vfs_profile.py --meter RUNDIR            instructions per connection
+                                             by part, from the meter
+                                             (benchmarks/vfs_insns.sh)
+
+With --meter the parts are counted in instructions by the locality
+meter's roots= (benchmarks/meter/locality.c): each function of PARTS and
+RELEASE is a root, and a root's instructions, with those of everything it
+calls, go to its part; the innermost root wins (iput() under dput() is the
+inode's). That is repeatable, where perf's samples weigh host time.
 
 Each cpu-clock sample's call chain is put in one bucket, first match wins:
 
@@ -69,6 +81,107 @@ PARTS = [
 ]
 
 
+# The meter's parts: each PARTS function, the protocol's close (not VFS:
+# excluded from the VFS total), and sock_alloc_file()/sock_alloc_light()
+# which only call into the parts; __schedule() is a barrier (the vCPU goes
+# on with another task).
+PROTOCOL = "protocol close"
+EXTRA_ROOTS = [("sock_alloc_file", "file"),
+               ("sock_alloc_light", "kept pairs (VFS-light)")]
+
+
+def roots(system_map):
+    """Lines "ADDR NAME PART" for the meter's roots=, from System.map."""
+    want = {}
+    for name, funcs in PARTS:
+        for f in funcs:
+            want.setdefault(f, name)
+    for f in RELEASE:
+        want[f] = PROTOCOL
+    for f, name in EXTRA_ROOTS:
+        want.setdefault(f, name)
+    want["__schedule"] = "-"
+    found = {}
+    with open(system_map) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[1] in "tT" and parts[2] in want:
+                found[parts[2]] = parts[0]
+    out = ["# vfs_profile.py --roots %s: function entry, name, part"
+           % system_map]
+    for name in sorted(found):
+        out.append("%s %s %s" % (found[name], name, want[name].replace(" ", "_")))
+    missing = sorted(set(want) - set(found))
+    if missing:
+        out.append("# not in System.map (inlined or absent): " + " ".join(missing))
+    return "\n".join(out) + "\n"
+
+
+def meter_report(run):
+    """Instructions per connection by part, one column per mode."""
+    phases = collections.OrderedDict()
+    with open(os.path.join(run, "meter.txt")) as f:
+        for line in f:
+            r = dict(t.split("=", 1) for t in line.split() if "=" in t)
+            p = r.get("phase")
+            if not p or not p.isdigit():
+                continue
+            ph = phases.setdefault(int(p), {"parts": {}})
+            if r.get("scope") == "part":
+                ph["parts"][r["name"].replace("_", " ")] = (
+                    int(r["insns"]), int(r["calls"]))
+            elif r.get("scope") in ("all", "roots"):
+                ph[r["scope"]] = r
+    modes = [m for m in ("off", "vfs")
+             if os.path.exists(os.path.join(run, m, "client.txt"))]
+    if len(phases) != len(modes):
+        sys.exit("vfs_profile: %d meter phases for modes %s" % (
+            len(phases), modes))
+    cols = []
+    for m, (_, ph) in zip(modes, sorted(phases.items())):
+        conns = float(kv(os.path.join(run, m, "client.txt")).get(
+            "connections", "0"))
+        if not conns:
+            sys.exit("vfs_profile: no connections in %s/client.txt" % m)
+        cols.append((m, conns, ph))
+    names = [n for n, _ in PARTS] + ["file", PROTOCOL]
+    names = list(dict.fromkeys(n for n in names))
+    print("| part | " + " | ".join("%s insns/conn" % m for m, _, _ in cols)
+          + (" | change |" if len(cols) == 2 else " |"))
+    print("|---" * (len(cols) + 1 + (len(cols) == 2)) + "|")
+    vfs = {}
+    for n in names:
+        vals = [ph["parts"].get(n, (0, 0))[0] / c for _, c, ph in cols]
+        if n != PROTOCOL:
+            for (m, _, _), v in zip(cols, vals):
+                vfs[m] = vfs.get(m, 0) + v
+        chg = ""
+        if len(vals) == 2:
+            chg = " | %+.0f%%" % (100 * (vals[1] / vals[0] - 1)) \
+                if vals[0] else " | -"
+        print("| %s | %s%s |" % (n, " | ".join("%.0f" % v for v in vals), chg))
+    vals = [vfs.get(m, 0) for m, _, _ in cols]
+    chg = (" | **%+.0f%%**" % (100 * (vals[1] / vals[0] - 1))
+           if len(vals) == 2 and vals[0] else "")
+    print("| **VFS, all** | %s%s |" % (
+        " | ".join("**%.0f**" % v for v in vals), chg))
+    tot = [(float(ph["all"]["insns_k"]) + float(ph["all"]["insns_u"])) / c
+           for _, c, ph in cols]
+    kern = [float(ph["all"]["insns_k"]) / c for _, c, ph in cols]
+    chg = (" | %+.1f%%" % (100 * (tot[1] / tot[0] - 1))
+           if len(tot) == 2 else "")
+    print("| kernel, all | %s |" % " | ".join("%.0f" % v for v in kern)
+          + (" |" if len(kern) == 2 else ""))
+    print("| all (kernel + user) | %s%s |" % (
+        " | ".join("%.0f" % v for v in tot), chg))
+    print()
+    for m, c, ph in cols:
+        r = ph.get("roots", {})
+        share = vfs.get(m, 0) / tot[cols.index((m, c, ph))]
+        print("%s: connections=%d vfs_share=%.1f%% drops=%s overflow=%s"
+              % (m, c, 100 * share, r.get("drops", "?"), r.get("overflow", "?")))
+
+
 def bucket(frames):
     """frames: innermost first, as (addr, sym)."""
     if not frames:
@@ -121,6 +234,10 @@ def kv(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--roots", action="store_true",
+                    help="RUN is a System.map: print the meter's roots=")
+    ap.add_argument("--meter", action="store_true",
+                    help="RUN holds the meter's meter.txt (vfs_insns.sh)")
     ap.add_argument("run")
     ap.add_argument("--vmlinux", default=os.path.join(
         os.path.dirname(__file__), "..", "build", "obj-bench", "vmlinux"))
@@ -134,6 +251,12 @@ def main():
                     "instructions per connection (otherwise samples per "
                     "1000 connections, host-time weighted)")
     a = ap.parse_args()
+    if a.roots:
+        sys.stdout.write(roots(a.run))
+        return 0
+    if a.meter:
+        meter_report(a.run)
+        return 0
 
     text = subprocess.run(
         ["perf", "script", "-i", os.path.join(a.run, "perf.data"),

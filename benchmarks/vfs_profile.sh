@@ -23,6 +23,12 @@
 # nothing else changes. Writes to $FS_OUT/MODE: client.txt, server.txt, the callchains
 # as perf.script (perf script: comm, symbols), perf.txt, and with the
 # module loaded /proc/net/fastsocket's header and totals in fastsocket.txt.
+#
+# With --meter first (benchmarks/vfs_insns.sh boots it so): no perf; after
+# a one-second warm-up run, crr client marks its timed run (SECONDS) as a
+# phase of the locality meter,
+# one phase per mode in order, which counts the instructions under the
+# VFS functions (the plugin's roots=).
 set -euo pipefail
 
 # One compound command, read whole before it runs.
@@ -30,6 +36,11 @@ set -euo pipefail
 top=${FS_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 crr=$top/build/benchmarks/crr
 out=${FS_OUT:?FS_OUT not set: run under tools/vm-run}
+meter=0
+if [ "${1:-}" = --meter ]; then
+	meter=1
+	shift
+fi
 secs=${1:-2}
 port=8099
 
@@ -57,22 +68,35 @@ for mode in $(echo "${2:-off}" | tr , ' '); do
 	spid=$!
 	fs_wait_crr "$dir/server.txt" $spid 600 ||
 		{ echo "crr server did not start"; exit 1; }
-	"$crr" client --port $port --threads 2 --pin "${cflags[@]}" \
-		--duration "$(awk -v s="$secs" 'BEGIN { print s + 2 }')" \
-		> "$dir/client.txt" 2>&1 &
-	cpid=$!
-	sleep 1
-	perf record -q -a -g -e cpu-clock -F 4000 -o "$dir/perf.data" -- \
-		sleep "$secs" > "$dir/perf.txt" 2>&1
-	wait $cpid || echo "crr client failed: $(tail -3 "$dir/client.txt")"
+	if [ $meter = 1 ]; then
+		# A second of warm-up first: VFS-light's pairs are kept a
+		# grace period before they are reused.
+		"$crr" client --port $port --threads 2 --pin "${cflags[@]}" \
+			--duration 1 > "$dir/warmup.txt" 2>&1 ||
+			echo "crr client (warm-up) failed: $(tail -3 "$dir/warmup.txt")"
+		"$crr" client --port $port --threads 2 --pin "${cflags[@]}" \
+			--meter --duration "$secs" > "$dir/client.txt" 2>&1 ||
+			echo "crr client failed: $(tail -3 "$dir/client.txt")"
+	else
+		"$crr" client --port $port --threads 2 --pin "${cflags[@]}" \
+			--duration "$(awk -v s="$secs" 'BEGIN { print s + 2 }')" \
+			> "$dir/client.txt" 2>&1 &
+		cpid=$!
+		sleep 1
+		perf record -q -a -g -e cpu-clock -F 4000 -o "$dir/perf.data" -- \
+			sleep "$secs" > "$dir/perf.txt" 2>&1
+		wait $cpid || echo "crr client failed: $(tail -3 "$dir/client.txt")"
+	fi
 	kill $spid 2>/dev/null || true
 	wait $spid 2>/dev/null || true
 	# the header and the total line, in one read
 	[ ! -r /proc/net/fastsocket ] ||
 		sed -n '1p;$p' /proc/net/fastsocket > "$dir/fastsocket.txt"
-	perf script -i "$dir/perf.data" -F comm,sym > "$dir/perf.script" \
-		2>> "$dir/perf.txt"
-	echo "$mode samples: $(grep -c '^[^ 	]' "$dir/perf.script")"
+	if [ $meter = 0 ]; then
+		perf script -i "$dir/perf.data" -F comm,sym > "$dir/perf.script" \
+			2>> "$dir/perf.txt"
+		echo "$mode samples: $(grep -c '^[^ 	]' "$dir/perf.script")"
+	fi
 	cat "$dir/client.txt"
 done
 }

@@ -41,6 +41,27 @@
  *                 not in client=)
  *   client=LIST   client vCPUs (default none)
  *   top=N         transfer sites written per phase (default 200)
+ *   callers=1     key each transfer site also by its caller: the address
+ *                 of the last translation block that ended in a call on
+ *                 that vCPU, written as from= (default 0). For a leaf
+ *                 such as _raw_spin_lock() that is the call site; deeper
+ *                 in a function that has made calls of its own it is the
+ *                 function's own last call.
+ *   roots=FILE    count instructions inclusively under named functions:
+ *                 each line "ADDR NAME PART" gives a function's entry
+ *                 address (hex, from System.map) and the part its
+ *                 instructions, and those of what it calls, count to; a
+ *                 PART of "-" marks a barrier (see below). The innermost
+ *                 root on a vCPU's stack gets the instructions; a root's
+ *                 frame ends when a block starts at its return address.
+ *                 A barrier (__schedule: the vCPU goes on with another
+ *                 task) suspends the vCPU's roots: nothing is counted
+ *                 until a block starts at the barrier's return address,
+ *                 where the frames below it resume; frames of other tasks
+ *                 above it are dropped then (drops=). Interrupts inside a
+ *                 root count to it. Per phase: "scope=part name=PART
+ *                 insns=N calls=N".
+ *   mem=0         no memory callbacks: instructions only (faster)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -63,6 +84,9 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 #define PAGE_SIZE	4096u
 #define MAX_CPUS	32	/* one bit per vCPU in a 32-bit holder mask */
 #define KERNEL_START	0xffff800000000000ull
+#define MAX_DEPTH	32	/* nested roots per vCPU */
+#define MAX_PARTS	32
+#define BARRIER		(-2)	/* a root line's part "-" */
 
 enum { K, U };			/* kernel or user, by instruction address */
 enum { SET_OTHER, SET_SERVER, SET_CLIENT, NSETS };
@@ -86,12 +110,21 @@ struct vcpu {
 	uint64_t since_switch;		/* instructions since the last switch */
 	/* The last transfer: one instruction moves one line only once. */
 	uint64_t last_seq, last_pc, last_line;
+	uint64_t last_call;		/* pc of the last block ending in a call */
+	/* roots=: the return address if the last block ended in a call */
+	uint64_t pending_ret;
+	unsigned int depth;
+	struct {
+		uint64_t ret;		/* the frame ends at this address */
+		int part;
+	} stack[MAX_DEPTH];
 	void *cpu;			/* QEMU's CPUState, for cpu_exit() */
 };
 
 /* Transfers by instruction address: [0] all, [1 + pair] by CPU sets. */
 struct site {
 	uint64_t pc;
+	uint64_t from;			/* with callers=1, else 0 */
 	uint64_t phase[1 + NPAIRS];
 	uint64_t boot[1 + NPAIRS];
 };
@@ -111,6 +144,29 @@ static const char *out_path = "locality.out";
 static uint64_t switch_every = 10000;
 static unsigned int top_sites = 200;
 static const char *server_arg = "", *client_arg = "";
+static bool callers;
+static bool mem_cbs = true;
+
+/* roots=: entry addresses -> part (open addressing), and per-part counts. */
+static const char *roots_path;
+static struct root { uint64_t pc; int part; } *roots;
+static size_t roots_size;
+static char *part_name[MAX_PARTS];
+static unsigned int nparts;
+static struct part_count {
+	uint64_t insns, calls;
+} part_phase[MAX_PARTS], part_boot[MAX_PARTS];
+static uint64_t drops_phase, drops_boot, overflow;
+
+/* What a translation block's exec callback needs to know of it. */
+struct tb_info {
+	uint64_t pc;
+	unsigned int n;			/* instructions */
+	unsigned int mode;		/* K or U */
+	bool ends_in_call;
+	int root;			/* part, BARRIER or -1 (roots=) */
+	uint64_t ret_addr;		/* after the block's last instruction */
+};
 
 static bool measuring;
 static unsigned int phase_no;
@@ -141,7 +197,12 @@ static int pair_of(int src, int dst)
 	return PAIR_OTHER;
 }
 
-static struct site *site_get(uint64_t pc)
+static size_t site_hash(uint64_t pc, uint64_t from, size_t mask)
+{
+	return ((pc ^ from * 0xff51afd7ed558ccdull) * 0x9e3779b97f4a7c15ull >> 20) & mask;
+}
+
+static struct site *site_get(uint64_t pc, uint64_t from)
 {
 	size_t i, mask;
 
@@ -159,7 +220,7 @@ static struct site *site_get(uint64_t pc)
 		for (j = 0; j < old_size; j++) {
 			if (!old[j])
 				continue;
-			i = (old[j]->pc * 0x9e3779b97f4a7c15ull >> 20) & mask;
+			i = site_hash(old[j]->pc, old[j]->from, mask);
 			while (sites[i])
 				i = (i + 1) & mask;
 			sites[i] = old[j];
@@ -167,9 +228,9 @@ static struct site *site_get(uint64_t pc)
 		free(old);
 	}
 	mask = sites_size - 1;
-	i = (pc * 0x9e3779b97f4a7c15ull >> 20) & mask;
+	i = site_hash(pc, from, mask);
 	while (sites[i]) {
-		if (sites[i]->pc == pc)
+		if (sites[i]->pc == pc && sites[i]->from == from)
 			return sites[i];
 		i = (i + 1) & mask;
 	}
@@ -179,6 +240,7 @@ static struct site *site_get(uint64_t pc)
 		_exit(2);
 	}
 	sites[i]->pc = pc;
+	sites[i]->from = from;
 	sites_used++;
 	return sites[i];
 }
@@ -196,7 +258,7 @@ static void count_transfer(struct vcpu *c, unsigned int src, uint64_t pc,
 	c->last_pc = pc;
 	c->last_line = line;
 
-	s = site_get(pc);
+	s = site_get(pc, callers ? c->last_call : 0);
 	c->boot.xfer[m]++;
 	c->boot.pair[p][m]++;
 	s->boot[0]++;
@@ -303,11 +365,57 @@ static void force_switch(unsigned int idx)
 		qemu_cpu_exit(c->cpu);
 }
 
-/* Entry to a translation block: udata is its insn count << 1 | user. */
+/* roots=: enter or leave root frames at block @tb, then count it. */
+static void root_step(struct vcpu *c, const struct tb_info *tb)
+{
+	unsigned int d;
+	int part;
+
+	/* A return to the frame's caller ends it; one to a barrier's
+	 * return address resumes the frames below that barrier. */
+	for (d = c->depth; d > 0; d--) {
+		if (c->stack[d - 1].ret != tb->pc)
+			continue;
+		if (d != c->depth && c->stack[d - 1].part == BARRIER) {
+			drops_boot += c->depth - d;
+			if (measuring)
+				drops_phase += c->depth - d;
+		} else if (d != c->depth) {
+			continue;
+		}
+		c->depth = d - 1;
+		break;
+	}
+	if (c->pending_ret && tb->root != -1 && (tb->root != BARRIER || c->depth)) {
+		if (c->depth < MAX_DEPTH) {
+			c->stack[c->depth].ret = c->pending_ret;
+			c->stack[c->depth].part = tb->root;
+			c->depth++;
+			if (tb->root != BARRIER) {
+				part_boot[tb->root].calls++;
+				if (measuring)
+					part_phase[tb->root].calls++;
+			}
+		} else {
+			overflow++;
+		}
+	}
+	c->pending_ret = tb->ends_in_call ? tb->ret_addr : 0;
+	if (!c->depth)
+		return;
+	part = c->stack[c->depth - 1].part;
+	if (part == BARRIER)
+		return;
+	part_boot[part].insns += tb->n;
+	if (measuring)
+		part_phase[part].insns += tb->n;
+}
+
+/* Entry to a translation block: udata is its struct tb_info. */
 static void tb_exec(unsigned int idx, void *udata)
 {
-	uintptr_t v = (uintptr_t)udata;
-	unsigned int n = v >> 1, m = v & 1;
+	const struct tb_info *tb = udata;
+	unsigned int n = tb->n, m = tb->mode;
 	struct vcpu *c;
 
 	check_thread();
@@ -315,6 +423,10 @@ static void tb_exec(unsigned int idx, void *udata)
 		return;
 	c = &vcpus[idx];
 	c->tb_seq++;
+	if (roots)
+		root_step(c, tb);
+	if (tb->ends_in_call)
+		c->last_call = tb->pc;
 	c->boot.insns[m] += n;
 	if (measuring)
 		c->phase.insns[m] += n;
@@ -367,7 +479,9 @@ static int cmp_sites(const void *a, const void *b)
 
 	if (nx != ny)
 		return nx < ny ? 1 : -1;
-	return x->pc < y->pc ? -1 : x->pc > y->pc;
+	if (x->pc != y->pc)
+		return x->pc < y->pc ? -1 : 1;
+	return x->from < y->from ? -1 : x->from > y->from;
 }
 
 static void put_sites(const char *label, bool boot)
@@ -392,6 +506,8 @@ static void put_sites(const char *label, bool boot)
 		fprintf(out, "phase=%s scope=site rank=%zu pc=0x%016" PRIx64
 			" mode=%c xfer=%" PRIu64, label, i + 1, list[i]->pc,
 			is_kernel(list[i]->pc) ? 'k' : 'u', x[0]);
+		if (callers)
+			fprintf(out, " from=0x%016" PRIx64, list[i]->from);
 		for (p = 0; p < NPAIRS; p++)
 			fprintf(out, " xfer_%s=%" PRIu64, pair_name[p], x[1 + p]);
 		fputc('\n', out);
@@ -431,6 +547,18 @@ static void put_phase(const char *label, bool boot, int end_cpu, bool complete)
 			put_counts(label, set_name[k], &set[k]);
 	}
 	put_counts(label, "all", &all);
+	if (roots) {
+		const struct part_count *pc = boot ? part_boot : part_phase;
+		unsigned int k;
+
+		fprintf(out, "phase=%s scope=roots drops=%" PRIu64
+			" overflow=%" PRIu64 "\n", label,
+			boot ? drops_boot : drops_phase, overflow);
+		for (k = 0; k < nparts; k++)
+			fprintf(out, "phase=%s scope=part name=%s insns=%" PRIu64
+				" calls=%" PRIu64 "\n", label, part_name[k],
+				pc[k].insns, pc[k].calls);
+	}
 	put_sites(label, boot);
 	fflush(out);
 }
@@ -462,6 +590,8 @@ static void begin_phase(int cpu)
 	for (j = 0; j < sites_size; j++)
 		if (sites[j])
 			memset(sites[j]->phase, 0, sizeof(sites[j]->phase));
+	memset(part_phase, 0, sizeof(part_phase));
+	drops_phase = 0;
 	measuring = true;
 }
 
@@ -491,14 +621,127 @@ static uint32_t marker_of(const struct qemu_plugin_insn *insn)
 	return disp >> 8 == METER_SIGNATURE ? disp : 0;
 }
 
+static size_t root_slot(uint64_t pc)
+{
+	return (pc * 0x9e3779b97f4a7c15ull >> 24) & (roots_size - 1);
+}
+
+/* The part of the root function entered at @pc, BARRIER, or -1. */
+static int root_of(uint64_t pc)
+{
+	size_t i;
+
+	if (!roots)
+		return -1;
+	for (i = root_slot(pc); roots[i].pc; i = (i + 1) & (roots_size - 1))
+		if (roots[i].pc == pc)
+			return roots[i].part;
+	return -1;
+}
+
+/* Read roots=FILE: "ADDR NAME PART" per line, # comments. */
+static int load_roots(const char *path)
+{
+	char line[512], name[256], part[64];
+	unsigned long long pc;
+	size_t n = 0, i;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f))
+		n++;
+	rewind(f);
+	for (roots_size = 64; roots_size < 4 * n; roots_size *= 2)
+		;
+	roots = calloc(roots_size, sizeof(*roots));
+	if (!roots)
+		goto bad;
+	while (fgets(line, sizeof(line), f)) {
+		int k;
+
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (sscanf(line, "%llx %255s %63s", &pc, name, part) != 3 || !pc) {
+			fprintf(stderr, "locality: %s: bad line: %s", path, line);
+			goto bad;
+		}
+		if (!strcmp(part, "-")) {
+			k = BARRIER;
+		} else {
+			for (k = 0; k < (int)nparts; k++)
+				if (!strcmp(part_name[k], part))
+					break;
+			if (k == (int)nparts) {
+				if (nparts == MAX_PARTS) {
+					fprintf(stderr, "locality: %s: more than %d parts\n",
+						path, MAX_PARTS);
+					goto bad;
+				}
+				part_name[nparts++] = strdup(part);
+			}
+		}
+		for (i = root_slot(pc); roots[i].pc && roots[i].pc != pc;
+		     i = (i + 1) & (roots_size - 1))
+			;
+		roots[i].pc = pc;
+		roots[i].part = k;
+	}
+	fclose(f);
+	return 0;
+bad:
+	fclose(f);
+	return -1;
+}
+
+/* Does x86 instruction @insn call: e8 rel32, or ff /2 (after prefixes)? */
+static bool is_call(const struct qemu_plugin_insn *insn)
+{
+	const uint8_t *b = qemu_plugin_insn_data(insn);
+	size_t i = 0, len = qemu_plugin_insn_size(insn);
+
+	/* Legacy prefixes, then at most one REX. */
+	while (i < len && (b[i] == 0x2e || b[i] == 0x3e || b[i] == 0x26 ||
+			   b[i] == 0x36 || b[i] == 0x64 || b[i] == 0x65 ||
+			   b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf2 ||
+			   b[i] == 0xf3))
+		i++;
+	if (i < len && (b[i] & 0xf0) == 0x40)
+		i++;
+	if (i >= len)
+		return false;
+	if (b[i] == 0xe8)
+		return true;
+	return b[i] == 0xff && i + 1 < len && ((b[i + 1] >> 3) & 7) == 2;
+}
+
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
 	size_t i, n = qemu_plugin_tb_n_insns(tb);
-	uintptr_t mode = is_kernel(qemu_plugin_tb_vaddr(tb)) ? K : U;
+	struct tb_info *info = malloc(sizeof(*info));
 
 	(void)id;
+	if (!info) {
+		perror("locality: tb_info");
+		_exit(2);
+	}
+	/* Kept for as long as QEMU may run the block: never freed. */
+	info->pc = qemu_plugin_tb_vaddr(tb);
+	info->n = n;
+	info->mode = is_kernel(info->pc) ? K : U;
+	info->ends_in_call = n && is_call(qemu_plugin_tb_get_insn(tb, n - 1));
+	info->root = root_of(info->pc);
+	info->ret_addr = 0;
+	if (info->ends_in_call) {
+		struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
+
+		info->ret_addr = qemu_plugin_insn_vaddr(last) +
+				 qemu_plugin_insn_size(last);
+	}
 	qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS,
-					     (void *)(n << 1 | mode));
+					     info);
 	for (i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
 		uint64_t pc = qemu_plugin_insn_vaddr(insn);
@@ -508,6 +751,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 			qemu_plugin_register_vcpu_insn_exec_cb(insn, marker,
 					QEMU_PLUGIN_CB_NO_REGS,
 					(void *)(uintptr_t)mark);
+		if (!mem_cbs)
+			continue;
 		qemu_plugin_register_vcpu_mem_cb(insn, mem_access,
 						 QEMU_PLUGIN_CB_NO_REGS,
 						 QEMU_PLUGIN_MEM_RW,
@@ -596,6 +841,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
 			server_arg = v;
 		else if (!strncmp(argv[a], "client=", 7))
 			client_arg = v;
+		else if (!strncmp(argv[a], "callers=", 8))
+			callers = strtoul(v, NULL, 10) != 0;
+		else if (!strncmp(argv[a], "roots=", 6))
+			roots_path = v;
+		else if (!strncmp(argv[a], "mem=", 4))
+			mem_cbs = strtoul(v, NULL, 10) != 0;
 		else
 			goto bad;
 	}
@@ -630,15 +881,19 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
 		return -1;
 	}
 
+	if (roots_path && load_roots(roots_path))
+		return -1;
+
 	out = fopen(out_path, "w");
 	if (!out) {
 		perror(out_path);
 		return -1;
 	}
 	fprintf(out, "meter=locality version=1 ncpus=%u switch=%" PRIu64
-		" server=%s client=%s line=%u top=%u\n", ncpus, switch_every,
-		*server_arg ? server_arg : "all", client_arg, 1u << LINE_SHIFT,
-		top_sites);
+		" server=%s client=%s line=%u top=%u callers=%d roots=%s mem=%d\n",
+		ncpus, switch_every, *server_arg ? server_arg : "all",
+		client_arg, 1u << LINE_SHIFT, top_sites, callers,
+		roots_path ? roots_path : "none", mem_cbs);
 	fflush(out);
 
 	qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
@@ -647,6 +902,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
 
 bad:
 	fprintf(stderr, "locality: unknown argument %s "
-		"(out=, switch=, server=, client=, top=)\n", argv[a]);
+		"(out=, switch=, server=, client=, top=, callers=, roots=, mem=)\n",
+		argv[a]);
 	return -1;
 }

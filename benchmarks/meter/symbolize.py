@@ -3,13 +3,16 @@
 """Top transfer functions from a locality meter output file.
 
     symbolize.py [-p PHASE] [-c CONNS] [-n 15] [-x all|ss|cs|sc|cc] \\
-                 METER_OUT KALLSYMS
+                 [--callers] METER_OUT KALLSYMS
 
 Reads the phase's site lines (the plugin writes the top sites of each
 phase and of the boot, "phase=boot"), maps each kernel instruction address
 to its function with a copy of the guest's /proc/kallsyms from the same
 boot, and prints the N functions with the most transfers, divided by the
-connections (or other operations) done in the phase. -x picks the
+connections (or other operations) done in the phase. With --callers (a
+meter run with callers=1) a row is a function and its caller, "func <-
+caller", the caller being the function of the last block that made a call
+before the transfer (the call site for a leaf such as _raw_spin_lock). -x picks the
 transfers by source/destination CPU set: ss, server<->server, is the one
 locality changes. The guest saves kallsyms with
 
@@ -54,12 +57,19 @@ def main():
     ap.add_argument("-n", "--top", type=int, default=15)
     ap.add_argument("-x", "--pair", default="all",
                     choices=["all", "ss", "cs", "sc", "cc", "other"])
+    ap.add_argument("--callers", action="store_true",
+                    help="one row per (function, caller): needs callers=1")
     ap.add_argument("meter_out")
     ap.add_argument("kallsyms")
     args = ap.parse_args()
 
     syms = load_kallsyms(args.kallsyms)
     addrs = [a for a, _ in syms]
+
+    def func(pc):
+        i = bisect.bisect_right(addrs, pc) - 1
+        return syms[i][1] if i >= 0 else "0x%x" % pc
+
     key = "xfer" if args.pair == "all" else "xfer_" + args.pair
     prefix = re.compile(r"^phase=%s scope=" % re.escape(args.phase))
 
@@ -75,9 +85,13 @@ def main():
         if f["scope"] != "site" or f["mode"] != "k":
             continue
         n = int(f[key])
-        pc = int(f["pc"], 16)
-        i = bisect.bisect_right(addrs, pc) - 1
-        name = syms[i][1] if i >= 0 else "0x%x" % pc
+        name = func(int(f["pc"], 16))
+        if args.callers:
+            if "from" not in f:
+                sys.exit("symbolize: --callers needs a meter run with "
+                         "callers=1")
+            frm = int(f["from"], 16)
+            name += " <- " + (func(frm) if frm else "?")
         per_func[name] = per_func.get(name, 0) + n
         listed += n
 

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""slab_report.py: which slab objects are freed on another CPU than the
+one that allocated them, per connection, from benchmarks/slab_trace.sh's
+traces of a placement.sh boot.
+
+    benchmarks/slab_report.py [--top N] RUN_DIR
+
+RUN_DIR holds placement.txt and slab/NAME.N.trace (a tools/vm-run output
+directory). An allocation and its free are paired by pointer (the trace
+hashes pointers, the same pointer to the same hash within a boot); a free
+whose allocation fell before the trace began is counted as unpaired. A
+pair is cross-CPU when the two CPUs differ, and its kind is the CPU sets
+of the allocating and the freeing CPU: ss (server, server), cs (client
+allocates, server frees), sc, cc. Per configuration: the frees per
+connection by kind, then the top (cache, allocating function, freeing
+function) of the server<->server kind, per connection.
+"""
+import argparse
+import collections
+import os
+import re
+import sys
+
+EVENT = re.compile(r"\[(\d+)\][^:]*:\s+(kmem_cache_alloc|kmem_cache_free|"
+                   r"kmalloc|kfree):\s+(.*)$")
+FIELD = re.compile(r"(\w+)=(\S+)")
+
+
+def cpus(spec):
+    """'0-3,6' -> {0, 1, 2, 3, 6}"""
+    out = set()
+    for part in spec.split(","):
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+
+
+def fn(site):
+    """'tcp_conn_request+0x1a/0x300' -> 'tcp_conn_request'"""
+    return site.split("+", 1)[0]
+
+
+def runs(run_dir):
+    """(config, n) -> placement.txt's key=value record of that run."""
+    seen = collections.Counter()
+    out = {}
+    with open(os.path.join(run_dir, "placement.txt")) as f:
+        for line in f:
+            kv = dict(FIELD.findall(line))
+            if "config" not in kv:
+                continue
+            seen[kv["config"]] += 1
+            out[(kv["config"], seen[kv["config"]])] = kv
+    return out
+
+
+def analyse(path, server, client):
+    live = {}			# ptr -> (cpu, alloc site, kmalloc size)
+    kinds = collections.Counter()
+    ss = collections.Counter()
+    unpaired = 0
+
+    def cpu_set(c):
+        return "s" if c in server else "c" if c in client else "o"
+
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = EVENT.search(line)
+            if not m:
+                continue
+            cpu, ev, rest = int(m.group(1)), m.group(2), m.group(3)
+            kv = dict(FIELD.findall(rest))
+            ptr = kv.get("ptr")
+            if not ptr or ptr in ("0000000000000000", "(null)"):
+                continue
+            if ev in ("kmem_cache_alloc", "kmalloc"):
+                size = kv.get("bytes_alloc") if ev == "kmalloc" else None
+                live[ptr] = (cpu, fn(kv.get("call_site", "?")), size)
+                continue
+            got = live.pop(ptr, None)
+            if got is None:
+                unpaired += 1
+                continue
+            acpu, asite, size = got
+            if acpu == cpu:
+                kinds["local"] += 1
+                continue
+            kind = cpu_set(acpu) + cpu_set(cpu)
+            kinds[kind] += 1
+            if kind == "ss":
+                cache = kv.get("name") or ("kmalloc-%s" % size if size else "?")
+                ss[(cache, asite, fn(kv.get("call_site", "?")))] += 1
+    return kinds, ss, unpaired
+
+
+def lost(path):
+    total = 0
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and parts[1].isdigit():
+                    total += int(parts[1])
+    except OSError:
+        return None
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("run_dir")
+    a = ap.parse_args()
+    slab = os.path.join(a.run_dir, "slab")
+    try:
+        records = runs(a.run_dir)
+        traces = sorted(t for t in os.listdir(slab) if t.endswith(".trace"))
+    except OSError as e:
+        sys.exit("slab_report: %s" % e)
+    if not traces:
+        sys.exit("slab_report: no traces in %s" % slab)
+    for t in traces:
+        name, n = t[:-len(".trace")].rsplit(".", 1)
+        kv = records.get((name, int(n)))
+        if not kv or not kv.get("conns"):
+            print("config=%s run=%s no placement record with conns" % (name, n))
+            continue
+        conns = int(kv["conns"])
+        server = cpus(kv.get("server_cpus", ""))
+        client = cpus(kv.get("client_cpus", ""))
+        kinds, ss, unpaired = analyse(os.path.join(slab, t), server, client)
+        nlost = lost(os.path.join(slab, t[:-len(".trace")] + ".lost"))
+        per = {k: kinds[k] / conns for k in ("local", "ss", "cs", "sc", "cc")}
+        print("config=%s run=%s conns=%d lost_events=%s unpaired_per_conn=%.2f %s"
+              % (name, n, conns, nlost, unpaired / conns,
+                 " ".join("%s_per_conn=%.2f" % (k, v) for k, v in per.items())))
+        for (cache, asite, fsite), c in ss.most_common(a.top):
+            print("  ss_per_conn=%.2f cache=%s alloc=%s free=%s"
+                  % (c / conns, cache, asite, fsite))
+
+
+if __name__ == "__main__":
+    main()
