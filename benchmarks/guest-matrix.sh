@@ -21,6 +21,9 @@
 #   --no-perf         no profiles
 #   --perf-duration S seconds per profile (default: --duration)
 #   --out DIR         where to write (default $FS_OUT)
+#   --meter           mark each timed run as a phase of the locality meter
+#                     (crr client --meter; "crr mark" around wrk), numbered
+#                     in records.txt as phase=N; use with --no-perf
 #   --list            list the configurations and exit
 #
 # Configurations: the rows of benchmarks/configs.md whose harness is
@@ -55,6 +58,8 @@ duration=5
 flows=8
 rotate=1
 perf=1
+meter=0
+phase_no=0
 perf_duration=
 out=${FS_OUT:-}
 
@@ -78,7 +83,7 @@ port_nginx=8081
 port_haproxy=8082
 port_backend=8083
 
-usage() { sed -n '4,41p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,44p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "guest-matrix: $*" >&2; exit 1; }
 log() { echo "guest-matrix: $*" >&2; }
 
@@ -94,6 +99,7 @@ while [ $# -gt 0 ]; do
 	--no-perf) perf=0; shift ;;
 	--perf-duration) perf_duration=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
+	--meter) meter=1; shift ;;
 	--list) echo $crr_configs $real_configs | tr ' ' '\n'; exit 0 ;;
 	-h|--help) usage 0 ;;
 	*) echo "guest-matrix: unknown option $1" >&2; usage ;;
@@ -103,6 +109,7 @@ done
 [[ $duration =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "guest-matrix: --duration wants seconds" >&2; exit 2; }
 [[ $flows =~ ^[1-9][0-9]*$ ]] || { echo "guest-matrix: --flows wants a positive integer" >&2; exit 2; }
 : "${perf_duration:=$duration}"
+[ "$meter" = 0 ] || [ "$perf" = 0 ] || { echo "guest-matrix: --meter wants --no-perf (profiles would be phases too)" >&2; exit 2; }
 [ -n "$out" ] || { echo "guest-matrix: no --out and no \$FS_OUT (run it under tools/vm-run)" >&2; exit 2; }
 [ -x "$crr" ] || die "no $crr (make benchmarks)"
 
@@ -219,6 +226,10 @@ for c in "${cfgs[@]}"; do
 		command -v wrk >/dev/null || miss+=" wrk"
 		command -v nginx >/dev/null || miss+=" nginx"
 		case $c in haproxy*) command -v haproxy >/dev/null || miss+=" haproxy" ;; esac
+		# Without it ld.so ignores LD_PRELOAD and the run measures
+		# another configuration.
+		[ "${cfg_client[$c]}" != "wrk close active" ] ||
+			[ -r "$top/build/tools/libfastsocket.so" ] || miss+=" libfastsocket.so(make_tools)"
 		if [ -n "$miss" ]; then
 			log "skipping $c: missing$miss"
 			echo "config=$c skipped=missing${miss// /_}" >> "$out/skipped.txt"
@@ -436,6 +447,7 @@ client()
 		local args=(--port "$port" --threads 2 --pin --flows "$flows" --duration "$secs")
 		# shellcheck disable=SC2206 # crr's extra flags, a word list
 		args+=(${cfg_client[$c]#crr})
+		[ "$meter" = 0 ] || args+=(--meter)
 		timeout -k 5 "$limit" "$crr" client "${args[@]}" \
 			> "$raw.client.txt" 2> "$raw.client.err" || true
 	else
@@ -444,8 +456,10 @@ client()
 		# "wrk close active": its connect()s enabled by libfastsocket.so
 		[ "${cfg_client[$c]}" = "wrk close active" ] &&
 			pre=(env LD_PRELOAD="$top/build/tools/libfastsocket.so" FASTSOCKET_ACTIVE=1)
+		[ "$meter" = 0 ] || "$crr" mark begin "$c"
 		timeout -k 5 "$limit" "${pre[@]}" wrk -t2 -c$((2 * flows)) -d"${secs}s" --latency "${hdr[@]}" \
 			"http://127.0.0.1:$port/" > "$raw.client.txt" 2> "$raw.client.err" || true
+		[ "$meter" = 0 ] || "$crr" mark end "$c"
 	fi
 }
 
@@ -559,6 +573,11 @@ for rep in $(seq "$repeats"); do
 		[ "$kind" = crr ] && srv=$(kvfile "$srv_out" srv_)
 		elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 		line="config=$c rep=$rep seq=$seq_no kind=$kind elapsed_s=$elapsed $res $srv $(delta before after)"
+		# crr client and "crr mark" each begin one meter phase per run.
+		if [ "$meter" = 1 ]; then
+			phase_no=$((phase_no + 1))
+			line+=" phase=$phase_no"
+		fi
 		echo "$line" >> "$records"
 		case $res in *rate=*) ;; *) status=1 ;; esac
 		r=${res#*rate=}

@@ -689,8 +689,12 @@ server_start()
 		# "haproxy active": its connect()s enabled by libfastsocket.so,
 		# as "fastsocket run --active" does
 		preload=()
-		[ "${words[1]:-}" = active ] &&
+		if [ "${words[1]:-}" = active ]; then
+			# Without it ld.so ignores LD_PRELOAD: another configuration.
+			[ -r "$top/build/tools/libfastsocket.so" ] ||
+				{ log "$c: no $top/build/tools/libfastsocket.so (make tools)"; return 1; }
 			preload=(env LD_PRELOAD="$top/build/tools/libfastsocket.so" FASTSOCKET_ACTIVE=1)
+		fi
 		ip netns exec $ns_srv taskset -c "$srv_list" "${preload[@]}" \
 			haproxy -db -f "$work/$c/haproxy.cfg" \
 			> "$raw.server.txt" 2> "$raw.server.err" &

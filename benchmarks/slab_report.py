@@ -4,7 +4,7 @@
 one that allocated them, per connection, from benchmarks/slab_trace.sh's
 traces of a placement.sh boot.
 
-    benchmarks/slab_report.py [--top N] RUN_DIR
+    benchmarks/slab_report.py [--top N] [--kind ss|cs|sc|cc] RUN_DIR
 
 RUN_DIR holds placement.txt and slab/NAME.N.trace (a tools/vm-run output
 directory). An allocation and its free are paired by pointer (the trace
@@ -14,7 +14,8 @@ pair is cross-CPU when the two CPUs differ, and its kind is the CPU sets
 of the allocating and the freeing CPU: ss (server, server), cs (client
 allocates, server frees), sc, cc. Per configuration: the frees per
 connection by kind, then the top (cache, allocating function, freeing
-function) of the server<->server kind, per connection.
+function) of one kind (--kind, default ss: server<->server), per
+connection.
 """
 import argparse
 import collections
@@ -57,7 +58,7 @@ def runs(run_dir):
     return out
 
 
-def analyse(path, server, client):
+def analyse(path, server, client, want="ss"):
     live = {}			# ptr -> (cpu, alloc site, kmalloc size)
     kinds = collections.Counter()
     ss = collections.Counter()
@@ -90,7 +91,7 @@ def analyse(path, server, client):
                 continue
             kind = cpu_set(acpu) + cpu_set(cpu)
             kinds[kind] += 1
-            if kind == "ss":
+            if kind == want:
                 cache = kv.get("name") or ("kmalloc-%s" % size if size else "?")
                 ss[(cache, asite, fn(kv.get("call_site", "?")))] += 1
     return kinds, ss, unpaired
@@ -112,6 +113,7 @@ def lost(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--kind", default="ss", choices=["ss", "cs", "sc", "cc"])
     ap.add_argument("run_dir")
     a = ap.parse_args()
     slab = os.path.join(a.run_dir, "slab")
@@ -131,15 +133,16 @@ def main():
         conns = int(kv["conns"])
         server = cpus(kv.get("server_cpus", ""))
         client = cpus(kv.get("client_cpus", ""))
-        kinds, ss, unpaired = analyse(os.path.join(slab, t), server, client)
+        kinds, ss, unpaired = analyse(os.path.join(slab, t), server, client,
+                                      a.kind)
         nlost = lost(os.path.join(slab, t[:-len(".trace")] + ".lost"))
         per = {k: kinds[k] / conns for k in ("local", "ss", "cs", "sc", "cc")}
         print("config=%s run=%s conns=%d lost_events=%s unpaired_per_conn=%.2f %s"
               % (name, n, conns, nlost, unpaired / conns,
                  " ".join("%s_per_conn=%.2f" % (k, v) for k, v in per.items())))
         for (cache, asite, fsite), c in ss.most_common(a.top):
-            print("  ss_per_conn=%.2f cache=%s alloc=%s free=%s"
-                  % (c / conns, cache, asite, fsite))
+            print("  %s_per_conn=%.2f cache=%s alloc=%s free=%s"
+                  % (a.kind, c / conns, cache, asite, fsite))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ connection, from benchmarks/vfs_profile.sh's profile.
                                              by part, from the meter
                                              (benchmarks/vfs_insns.sh)
 
+RUNDIR for --meter is vfs_insns.sh's (modes off and vfs, one phase each)
+or a guest-matrix.sh --meter run's (records.txt: a column per
+configuration, its timed runs summed).
+
 With --meter the parts are counted in instructions by the locality
 meter's roots= (benchmarks/meter/locality.c): each function of PARTS and
 RELEASE is a root, and a root's instructions, with those of everything it
@@ -132,18 +136,7 @@ def meter_report(run):
                     int(r["insns"]), int(r["calls"]))
             elif r.get("scope") in ("all", "roots"):
                 ph[r["scope"]] = r
-    modes = [m for m in ("off", "vfs")
-             if os.path.exists(os.path.join(run, m, "client.txt"))]
-    if len(phases) != len(modes):
-        sys.exit("vfs_profile: %d meter phases for modes %s" % (
-            len(phases), modes))
-    cols = []
-    for m, (_, ph) in zip(modes, sorted(phases.items())):
-        conns = float(kv(os.path.join(run, m, "client.txt")).get(
-            "connections", "0"))
-        if not conns:
-            sys.exit("vfs_profile: no connections in %s/client.txt" % m)
-        cols.append((m, conns, ph))
+    cols = meter_columns(run, phases)
     names = [n for n, _ in PARTS] + ["file", PROTOCOL]
     names = list(dict.fromkeys(n for n in names))
     print("| part | " + " | ".join("%s insns/conn" % m for m, _, _ in cols)
@@ -175,11 +168,65 @@ def meter_report(run):
     print("| all (kernel + user) | %s%s |" % (
         " | ".join("%.0f" % v for v in tot), chg))
     print()
-    for m, c, ph in cols:
+    for k, (m, c, ph) in enumerate(cols):
         r = ph.get("roots", {})
-        share = vfs.get(m, 0) / tot[cols.index((m, c, ph))]
-        print("%s: connections=%d vfs_share=%.1f%% drops=%s overflow=%s"
-              % (m, c, 100 * share, r.get("drops", "?"), r.get("overflow", "?")))
+        print("%s: connections=%d vfs_insns_per_conn=%.0f all_insns_per_conn=%.0f "
+              "vfs_share=%.1f%% drops=%s overflow=%s"
+              % (m, c, vfs.get(m, 0), tot[k], 100 * vfs.get(m, 0) / tot[k],
+                 r.get("drops", "?"), r.get("overflow", "?")))
+    names = [m for m, _, _ in cols]
+    for k, b in enumerate(names):
+        a = "off" if b == "vfs" else b[:-len("_vfs")] if b.endswith("_vfs") else None
+        if a not in names or not vfs.get(a):
+            continue
+        j = names.index(a)
+        print("%s against %s: vfs_change=%+.1f%% all_change=%+.1f%%"
+              % (b, a, 100 * (vfs[b] / vfs[a] - 1), 100 * (tot[k] / tot[j] - 1)))
+
+
+def add_phase(a, b):
+    """Sum meter phase @b into @a (parts, insns of scope all, drops)."""
+    for n, (i, c) in b["parts"].items():
+        i0, c0 = a["parts"].get(n, (0, 0))
+        a["parts"][n] = (i0 + i, c0 + c)
+    for scope, keys in (("all", ("insns_k", "insns_u")),
+                        ("roots", ("drops", "overflow"))):
+        d = a.setdefault(scope, {})
+        for k in keys:
+            d[k] = str(int(d.get(k, 0)) + int(b.get(scope, {}).get(k, 0)))
+    return a
+
+
+def meter_columns(run, phases):
+    """[(name, connections, phase counts)] in the run's order."""
+    records = os.path.join(run, "records.txt")
+    if os.path.exists(records):
+        cols = collections.OrderedDict()
+        with open(records) as f:
+            for line in f:
+                r = dict(t.split("=", 1) for t in line.split() if "=" in t)
+                p, conns = r.get("phase"), float(r.get("connections", 0))
+                if not p or not conns or int(p) not in phases:
+                    continue
+                name = r["config"]
+                c, ph = cols.get(name, (0.0, {"parts": {}}))
+                cols[name] = (c + conns, add_phase(ph, phases[int(p)]))
+        if not cols:
+            sys.exit("vfs_profile: no record of %s has a phase" % records)
+        return [(n, c, ph) for n, (c, ph) in cols.items()]
+    modes = [m for m in ("off", "vfs")
+             if os.path.exists(os.path.join(run, m, "client.txt"))]
+    if len(phases) != len(modes):
+        sys.exit("vfs_profile: %d meter phases for modes %s" % (
+            len(phases), modes))
+    cols = []
+    for m, (_, ph) in zip(modes, sorted(phases.items())):
+        conns = float(kv(os.path.join(run, m, "client.txt")).get(
+            "connections", "0"))
+        if not conns:
+            sys.exit("vfs_profile: no connections in %s/client.txt" % m)
+        cols.append((m, conns, ph))
+    return cols
 
 
 def bucket(frames):

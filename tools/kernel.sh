@@ -13,6 +13,7 @@
 #   kernel.sh check-build [FROM [TO]]
 #                               build the kernel at every patch of the series
 #                               (or patches FROM to TO, numbered from 1), in
+#                               the worktree build/linux-check and
 #                               build/obj-check-{test,nofs}, with and without
 #                               CONFIG_FASTSOCKET
 #   kernel.sh deb               linux-image and linux-headers packages of the
@@ -230,26 +231,26 @@ cmd_build() {
 # built in the same object directories each time, so make and ccache stay
 # incremental. The branch is restored afterwards.
 cmd_check_build() {
-	local from=${1:-1} to=${2:-} total
+	local from=${1:-1} to=${2:-} total wt=$build/linux-check
 	cmd_tree
-	[ -z "$(git_src status --porcelain --untracked-files=no)" ] ||
-		die "build/linux has uncommitted changes"
 	total=$(git_src rev-list --count base..HEAD)
 	to=${to:-$total}
 	[[ $from =~ ^[1-9][0-9]*$ && $to =~ ^[1-9][0-9]*$ ]] && [ "$from" -le "$to" ] &&
 		[ "$to" -le "$total" ] || die "check-build: want patches FROM TO in 1..$total"
+	# A worktree of its own: build/linux stays as it is, free to edit.
+	if [ ! -d "$wt" ]; then
+		git_src worktree prune
+		git_src worktree add -q --detach "$wt" HEAD
+	fi
 	local rev n=0 flavor
-	# Global: the EXIT trap runs after this function has returned.
-	check_head=$(git_src symbolic-ref -q --short HEAD || git_src rev-parse HEAD)
-	trap 'git_src checkout -q "$check_head"' EXIT
 	for rev in $(git_src rev-list --reverse base..HEAD); do
 		n=$((n + 1))
 		[ "$n" -ge "$from" ] && [ "$n" -le "$to" ] || continue
-		git_src checkout -q --detach "$rev"
+		git -C "$wt" checkout -q --detach "$rev"
 		for flavor in test nofs; do
-			configure "$src" "$build/obj-check-$flavor" $flavor
-			log "patch $n ($flavor): $(git_src log -1 --format=%s)"
-			make_kernel "$src" "$build/obj-check-$flavor" -s bzImage modules ||
+			configure "$wt" "$build/obj-check-$flavor" $flavor
+			log "patch $n ($flavor): $(git -C "$wt" log -1 --format=%s)"
+			make_kernel "$wt" "$build/obj-check-$flavor" -s bzImage modules ||
 				die "patch $n does not build ($flavor)"
 		done
 		if grep -q "^CONFIG_FASTSOCKET=y" "$build/obj-check-nofs/.config"; then
