@@ -173,6 +173,20 @@ static int peer_do(struct peer *p, int c)
 	return bad;
 }
 
+/*
+ * In a forked child: close every descriptor but @keep1 and @keep2, so that
+ * the child holds none of the test's sockets open (a listener the test
+ * closes must really close).
+ */
+static void close_others(int keep1, int keep2)
+{
+	int fd;
+
+	for (fd = 3; fd < 1024; fd++)
+		if (fd != keep1 && fd != keep2)
+			close(fd);
+}
+
 /* Fork a peer in netns @ns whose connections go to @dst; 0 or -1. */
 static int peer_start(struct peer *p, const char *ns,
 		      const struct sockaddr_storage *dst, socklen_t dlen)
@@ -188,8 +202,7 @@ static int peer_start(struct peer *p, const char *ns,
 	}
 	p->pid = fork();
 	if (!p->pid) {
-		close(cmd[1]);
-		close(res[0]);
+		close_others(cmd[0], res[1]);
 		peer_main(ns, dst, dlen, cmd[0], res[1]);
 	}
 	close(cmd[0]);
@@ -292,7 +305,7 @@ FIXTURE_SETUP(est)
 	if (!self->peer_server) {
 		int fd;
 
-		close(pfd[0]);
+		close_others(pfd[1], -1);
 		if (fs_enter_netns(self->ns))
 			_exit(1);
 		fd = listener(variant->family, -1);
@@ -1034,6 +1047,146 @@ TEST_F_TIMEOUT(est, local_input_route_per_cpu, 90)
 	 */
 	ASSERT_EQ(0, peer_do(&v4, -1));
 	peer_stop(&v4);
+}
+
+/*
+ * bind() to @family's address @v4 or @v6 and @port, with or without
+ * SO_REUSEADDR: 0 or the errno.
+ */
+static int try_bind(int family, const char *v4, const char *v6, int port,
+		    bool reuse)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = set_addr(&ss, family, v4, v6, port);
+	int fd = socket(family, SOCK_STREAM, 0), one = 1, err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (reuse)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len))
+		err = errno;
+	close(fd);
+	return err;
+}
+
+/* Wait up to two seconds for counter @name to reach @want. */
+static long total_reaches(const char *name, long want)
+{
+	long v = total(name);
+	int i;
+
+	for (i = 0; i < 200 && v < want; i++) {
+		usleep(10000);
+		v = total(name);
+	}
+	return v;
+}
+
+/*
+ * The children of an enabled listener hold their port on their CPU's
+ * owner list, not in the port's bind bucket that all CPUs share
+ * (bind_local), and every bind() verdict stays as on vanilla: while the
+ * listener is there it decides them; when it closes, its children join
+ * the bucket, each under its own address (bind_spliced), and hold the
+ * port there until they close. Binding another local address of the
+ * port then succeeds, as it does on vanilla, which a child filed under
+ * the listener's wildcard address would refuse. The control: with
+ * established off no child is held per CPU.
+ */
+TEST_F(est, bind_bucket_per_cpu)
+{
+	int family = variant->family, port = self->port;
+	long local = total("bind_local"), spliced = total("bind_spliced");
+
+	ASSERT_LE(0, local);
+	ASSERT_EQ(0, fs_sysctl_write("established", "0"));
+	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	EXPECT_EQ(local, total("bind_local"));
+	ASSERT_EQ(0, peer_do(&self->peer, -1));
+	ASSERT_EQ(0, fs_sysctl_write("established", "1"));
+
+	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
+	EXPECT_EQ(local + CONNS, total("bind_local"));
+	EXPECT_EQ(spliced, total("bind_spliced"));
+	EXPECT_EQ(EADDRINUSE, try_bind(family, "0.0.0.0", "::", port, false));
+	EXPECT_EQ(EADDRINUSE, try_bind(family, "10.98.0.1", "fd98::1", port,
+				       false));
+
+	/* The listener leaves; its children join the bucket. */
+	close(self->lfd);
+	self->lfd = -1;
+	EXPECT_EQ(spliced + CONNS, total("bind_spliced"));
+	EXPECT_EQ(EADDRINUSE, try_bind(family, "0.0.0.0", "::", port, false));
+	EXPECT_EQ(EADDRINUSE, try_bind(family, "10.98.0.1", "fd98::1", port,
+				       false));
+	EXPECT_EQ(0, try_bind(family, "127.0.0.1", "::1", port, false));
+	/* No connection lost. */
+	EXPECT_EQ(0, peer_do(&self->peer, 0));
+	ASSERT_EQ(0, peer_do(&self->peer, -1));
+}
+
+struct close_first {
+	int lfd, n;
+};
+
+/* Accept @n connections, echo one message on each, then close it first. */
+static void *close_first_main(void *p)
+{
+	struct close_first *cf = p;
+	char buf[8];
+	int i, s, r;
+
+	for (i = 0; i < cf->n; i++) {
+		s = accept(cf->lfd, NULL, NULL);
+		if (s < 0)
+			return NULL;
+		r = read(s, buf, sizeof(buf));
+		if (r > 0 && write(s, buf, r) != r)
+			r = -1;
+		close(s);
+	}
+	return NULL;
+}
+
+/*
+ * A child whose server closes first goes to TIME_WAIT through the bind
+ * bucket: the hand-over makes it an owner there first (bind_spliced), and
+ * the TIME_WAIT sockets hold the port after the listener is gone, as on
+ * vanilla: a bind() without SO_REUSEADDR is refused, one with it (the
+ * listener had it too) succeeds.
+ */
+TEST_F(est, time_wait_joins_bind_bucket)
+{
+	int family = variant->family, lfd, port;
+	struct close_first cf = { .n = CONNS };
+	struct sockaddr_storage here;
+	long local, spliced;
+	struct peer p2;
+	pthread_t t;
+	socklen_t hlen;
+
+	lfd = listener(family, TCP_FASTSOCKET_ON);
+	ASSERT_LE(0, lfd);
+	port = fs_local_port(lfd);
+	hlen = set_addr(&here, family, "10.98.0.1", "fd98::1", port);
+	ASSERT_EQ(0, peer_start(&p2, self->ns, &here, hlen));
+	local = total("bind_local");
+	spliced = total("bind_spliced");
+	cf.lfd = lfd;
+	ASSERT_EQ(0, pthread_create(&t, NULL, close_first_main, &cf));
+	ASSERT_EQ(0, peer_do(&p2, CONNS));
+	pthread_join(t, NULL);
+	EXPECT_EQ(local + CONNS, total("bind_local"));
+	/* each went to TIME_WAIT once the peer acknowledged its FIN */
+	EXPECT_EQ(spliced + CONNS, total_reaches("bind_spliced",
+						 spliced + CONNS));
+	ASSERT_EQ(0, peer_do(&p2, -1));
+	peer_stop(&p2);
+
+	close(lfd);
+	EXPECT_EQ(EADDRINUSE, try_bind(family, "0.0.0.0", "::", port, false));
+	EXPECT_EQ(0, try_bind(family, "0.0.0.0", "::", port, true));
 }
 
 TEST_HARNESS_MAIN
