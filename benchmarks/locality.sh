@@ -32,6 +32,8 @@
 #   --top N           functions listed per configuration (default 15)
 #   --callers         the meter also keys each transfer by its caller
 #                     (callers=1); the report then lists function <- caller
+#   --timer-migration N  placement.sh's kernel.timer_migration (default:
+#                     leave it)
 #
 # Output in DIR: per boot a directory (meter.txt, kallsyms, placement.txt,
 # console.log), report.md (the table and the top functions) and
@@ -52,8 +54,9 @@ module=$top/build/module-obj-bench/fastsocket.ko
 out=
 ntop=15
 callers=0
+timer_args=()
 
-usage() { sed -n '4,35p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,37p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "locality.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -69,6 +72,7 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--top) ntop=$2; shift 2 ;;
 	--callers) callers=1; shift ;;
+	--timer-migration) timer_args=(--timer-migration "$2"); shift 2 ;;
 	-h|--help) usage 0 ;;
 	*) echo "locality.sh: unknown option $1" >&2; usage ;;
 	esac
@@ -106,7 +110,7 @@ for n in ${servers//,/ }; do
 			--server-cpus "$srv" --client-cpus "$cli" \
 			--configs "$configs" --duration "$duration" \
 			--repeats "$repeats" --reserve-us "$r" \
-			--module "$module"; then
+			"${timer_args[@]}" --module "$module"; then
 			echo "locality.sh: boot $dir failed" >&2
 			rc=1
 		fi

@@ -45,6 +45,10 @@
 #                       server's receive then runs on the client CPUs
 #                       (crr_incoming_client counts it)
 #   --no-rotate         every repeat starts with the first configuration
+#   --timer-migration N kernel.timer_migration for the boot (default: leave
+#                       it): 0 keeps an idle client CPU's timers on it, so
+#                       that the clients' sockets are not finished off on
+#                       server CPUs
 #   --port P            server port (default 8080)
 #   --out DIR           where to write (default $FS_OUT)
 #   --list              list the configurations and exit
@@ -109,6 +113,7 @@ client_rps=1
 server_rps=1
 rotate=1
 port=8080
+timer_mig=
 out=${FS_OUT:-}
 srv_list=
 cli_list=
@@ -128,7 +133,7 @@ dev_bs=vb-srv
 dev_bb=vb-bak
 rfs_entries=32768
 
-usage() { sed -n '4,86p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,90p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 log() { echo "placement: $*" >&2; }
 die() { log "$*"; exit 1; }
 bad() { log "$*"; exit 2; }
@@ -136,7 +141,7 @@ bad() { log "$*"; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--server-cpus|--client-cpus|--configs|--repeats|--duration|--flows|\
-	--reserve-us|--mark|--module|--port|--out)
+	--reserve-us|--mark|--module|--port|--out|--timer-migration)
 		[ $# -ge 2 ] || bad "$1 wants a value"
 		case $1 in
 		--server-cpus) srv_list=$2 ;;
@@ -150,6 +155,7 @@ while [ $# -gt 0 ]; do
 		--module) module=$2 ;;
 		--port) port=$2 ;;
 		--out) out=$2 ;;
+		--timer-migration) timer_mig=$2 ;;
 		esac
 		shift 2 ;;
 	--ipv6) ipv6=1; shift ;;
@@ -167,6 +173,7 @@ done
 [[ $flows =~ ^[1-9][0-9]*$ ]] || bad "--flows wants a positive integer"
 [[ $port =~ ^[1-9][0-9]*$ ]] && [ "$port" -lt 65536 ] || bad "--port wants 1-65535"
 [ -z "$reserve" ] || [[ $reserve =~ ^[0-9]+$ ]] || bad "--reserve-us wants microseconds"
+[ -z "$timer_mig" ] || [[ $timer_mig =~ ^[01]$ ]] || bad "--timer-migration wants 0 or 1"
 [ -n "$out" ] || bad "no --out and no \$FS_OUT (run it under tools/vm-run)"
 [ "$(id -u)" = 0 ] || bad "must run as root (inside the guest)"
 [ -x "$crr" ] || die "no $crr (make -C benchmarks)"
@@ -416,6 +423,10 @@ in_ns $ns_cli "echo $cli_mask > /sys/class/net/$dev_cli/$q/rps_cpus &&
 	die "cannot set up the client namespace"
 echo 0 > /proc/sys/net/core/rps_sock_flow_entries
 rfs_on=0
+if [ -n "$timer_mig" ]; then
+	echo "$timer_mig" > /proc/sys/kernel/timer_migration ||
+		die "cannot set kernel.timer_migration (CONFIG_NO_HZ_COMMON?)"
+fi
 ulimit -n 65536 2>/dev/null || true
 
 # hold_netns NS: a process that stays in NS, so that its /proc/PID/net
@@ -451,6 +462,7 @@ bak_proc=/proc/$holder_bak/net
 	echo "repeats=$repeats duration=$duration flows=$flows rotate=$rotate ipv6=$ipv6 mark=${mark:-none}"
 	echo "server_cpus=$srv_list client_cpus=$cli_list"
 	echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
+	echo "timer_migration=$(cat /proc/sys/kernel/timer_migration 2>/dev/null || echo missing)"
 	in_ns $ns_srv "echo $dev_srv rps_cpus=\$(cat /sys/class/net/$dev_srv/$q/rps_cpus); ip -br addr"
 	in_ns $ns_cli "echo $dev_cli rps_cpus=\$(cat /sys/class/net/$dev_cli/$q/rps_cpus); ip -br addr"
 	in_ns $ns_srv "echo $dev_bs rps_cpus=\$(cat /sys/class/net/$dev_bs/$q/rps_cpus)"
