@@ -163,9 +163,9 @@ struct tb_info {
 	uint64_t pc;
 	unsigned int n;			/* instructions */
 	unsigned int mode;		/* K or U */
-	bool ends_in_call;
 	int root;			/* part, BARRIER or -1 (roots=) */
-	uint64_t ret_addr;		/* after the block's last instruction */
+	/* if the block ends in a call, its return address, else 0 */
+	uint64_t ret_addr;
 };
 
 static bool measuring;
@@ -400,7 +400,7 @@ static void root_step(struct vcpu *c, const struct tb_info *tb)
 			overflow++;
 		}
 	}
-	c->pending_ret = tb->ends_in_call ? tb->ret_addr : 0;
+	c->pending_ret = tb->ret_addr;
 	if (!c->depth)
 		return;
 	part = c->stack[c->depth - 1].part;
@@ -425,7 +425,7 @@ static void tb_exec(unsigned int idx, void *udata)
 	c->tb_seq++;
 	if (roots)
 		root_step(c, tb);
-	if (tb->ends_in_call)
+	if (tb->ret_addr)
 		c->last_call = tb->pc;
 	c->boot.insns[m] += n;
 	if (measuring)
@@ -731,14 +731,14 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	info->pc = qemu_plugin_tb_vaddr(tb);
 	info->n = n;
 	info->mode = is_kernel(info->pc) ? K : U;
-	info->ends_in_call = n && is_call(qemu_plugin_tb_get_insn(tb, n - 1));
 	info->root = root_of(info->pc);
 	info->ret_addr = 0;
-	if (info->ends_in_call) {
+	if (n) {
 		struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
 
-		info->ret_addr = qemu_plugin_insn_vaddr(last) +
-				 qemu_plugin_insn_size(last);
+		if (is_call(last))
+			info->ret_addr = qemu_plugin_insn_vaddr(last) +
+					 qemu_plugin_insn_size(last);
 	}
 	qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS,
 					     info);

@@ -1070,19 +1070,6 @@ static int try_bind(int family, const char *v4, const char *v6, int port,
 	return err;
 }
 
-/* Wait up to two seconds for counter @name to reach @want. */
-static long total_reaches(const char *name, long want)
-{
-	long v = total(name);
-	int i;
-
-	for (i = 0; i < 200 && v < want; i++) {
-		usleep(10000);
-		v = total(name);
-	}
-	return v;
-}
-
 /*
  * The children of an enabled listener hold their port on their CPU's
  * owner list, not in the port's bind bucket that all CPUs share
@@ -1179,8 +1166,8 @@ TEST_F(est, time_wait_joins_bind_bucket)
 	pthread_join(t, NULL);
 	EXPECT_EQ(local + CONNS, total("bind_local"));
 	/* each went to TIME_WAIT once the peer acknowledged its FIN */
-	EXPECT_EQ(spliced + CONNS, total_reaches("bind_spliced",
-						 spliced + CONNS));
+	EXPECT_EQ(spliced + CONNS, fs_stat_wait("bind_spliced", -1,
+						spliced + CONNS, 2000));
 	ASSERT_EQ(0, peer_do(&p2, -1));
 	peer_stop(&p2);
 

@@ -276,17 +276,26 @@ static inline int drain_accept(int lfd)
 	return n;
 }
 
+/*
+ * Wait up to @ms milliseconds for counter @name on @cpu (-1: the total) to
+ * reach @n; returns the last value read.
+ */
+static inline long fs_stat_wait(const char *name, int cpu, long n, int ms)
+{
+	long v = fs_stat(name, cpu);
+	int i;
+
+	for (i = 0; i < ms / 10 && v < n; i++) {
+		usleep(10000);
+		v = fs_stat(name, cpu);
+	}
+	return v;
+}
+
 /* Wait until @cpu's local queue has seen @n connections in all. */
 static inline int wait_listen_local(int cpu, long n)
 {
-	int i;
-
-	for (i = 0; i < 500; i++) {
-		if (fs_stat("listen_local", cpu) >= n)
-			return 0;
-		usleep(10000);
-	}
-	return -ETIMEDOUT;
+	return fs_stat_wait("listen_local", cpu, n, 5000) >= n ? 0 : -ETIMEDOUT;
 }
 
 /* The columns of a /proc/net/tcp* row that the tests read. */
