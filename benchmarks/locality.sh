@@ -34,6 +34,8 @@
 #                     (callers=1); the report then lists function <- caller
 #   --timer-migration N  placement.sh's kernel.timer_migration (default:
 #                     leave it)
+#   --wire veth|nic   placement.sh's wire (default veth); nic boots with
+#                     vm-run --wire N: two N-queue virtio-net NICs, RSS
 #
 # Output in DIR: per boot a directory (meter.txt, kallsyms, placement.txt,
 # console.log), report.md (the table and the top functions) and
@@ -55,8 +57,9 @@ out=
 ntop=15
 callers=0
 timer_args=()
+wire=veth
 
-usage() { sed -n '4,37p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,39p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "locality.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -72,12 +75,14 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--top) ntop=$2; shift 2 ;;
 	--callers) callers=1; shift ;;
+	--wire) wire=$2; shift 2 ;;
 	--timer-migration) timer_args=(--timer-migration "$2"); shift 2 ;;
 	-h|--help) usage 0 ;;
 	*) echo "locality.sh: unknown option $1" >&2; usage ;;
 	esac
 done
 [[ $servers =~ ^[1-8](,[1-8])*$ ]] || die "--servers wants counts 1-8, e.g. 2,4"
+case $wire in veth|nic) ;; *) die "--wire wants veth or nic" ;; esac
 [[ $switches =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--switch wants instruction counts"
 [ -r "$kernel" ] || die "no kernel $kernel (make kernel FLAVOR=bench)"
 [ -r "$module" ] || die "no module $module (make module FLAVOR=bench)"
@@ -95,6 +100,8 @@ for n in ${servers//,/ }; do
 	r=$reserve
 	[ "$r" != auto ] || r=$((300 * 2 * n))
 	cli="$n-$((2 * n - 1))"
+	wire_args=()
+	[ $wire = veth ] || wire_args=(--wire "$n")
 	for sw in ${switches//,/ }; do
 		dir=$out/s$n-sw$sw
 		mkdir -p "$dir"
@@ -103,14 +110,14 @@ for n in ${servers//,/ }; do
 		# plugin's slowdown. The guest command is one line: vm-run
 		# quotes it for /bin/sh, which knows no $'...'.
 		if ! "$top/tools/vm-run" --icount -q -c $((2 * n)) -m 2048 \
-			-t 5400 -k "$kernel" -o "$dir" \
+			-t 5400 -k "$kernel" -o "$dir" "${wire_args[@]}" \
 			--plugin "$plugin,out=$dir/meter.txt,switch=$sw,server=$srv,client=$cli,callers=$callers" \
 			-- sh -c 'echo 0 > /proc/sys/kernel/kptr_restrict && cat /proc/kallsyms > "$FS_OUT/kallsyms" && exec "$@"' sh \
 			"$top/benchmarks/placement.sh" --meter \
 			--server-cpus "$srv" --client-cpus "$cli" \
 			--configs "$configs" --duration "$duration" \
 			--repeats "$repeats" --reserve-us "$r" \
-			"${timer_args[@]}" --module "$module"; then
+			"${timer_args[@]}" --wire $wire --module "$module"; then
 			echo "locality.sh: boot $dir failed" >&2
 			rc=1
 		fi

@@ -17,6 +17,15 @@
 # vp-cli's rx-0 likewise keeps the client side's receive on the client
 # CPUs (--no-client-rps: it then runs in the server CPU's softirq).
 #
+# --wire nic replaces the veth pair with two multiqueue virtio-net NICs
+# wired to each other outside the guest (tools/vm-run --wire Q): the
+# server's NIC (MAC 52:54:00:fa:57:01) becomes vp-srv, the client's
+# (:02) vp-cli. RSS spreads flows over the queues, queue i's interrupts
+# and XPS go to the side's i-th CPU, RPS stays off. Each CPU then
+# transmits on a queue of its own and receives into buffers it allocated
+# itself, as with a real NIC; the veth wire instead makes every server CPU
+# write each client CPU's backlog and free the skbs the clients allocated.
+#
 #   --server-cpus LIST  CPUs of the server, e.g. 0-1 or 0,2 (default: the
 #                       first half of the online CPUs); crr server runs
 #                       under taskset with this set, one worker per CPU
@@ -40,6 +49,7 @@
 #   --module PATH       fastsocket.ko to load (default $FS_MODULE); without
 #                       it the fs_* configurations are skipped
 #   --ipv6              connect over fd77::/64 instead of 10.77.0.0/24
+#   --wire veth|nic     the wire between the two namespaces (default veth)
 #   --no-client-rps     leave RPS off on the client's veth
 #   --no-server-rps     leave RPS off on the server's veth: a control, the
 #                       server's receive then runs on the client CPUs
@@ -111,6 +121,7 @@ meter=0
 ipv6=0
 client_rps=1
 server_rps=1
+wire=veth
 rotate=1
 port=8080
 timer_mig=
@@ -133,7 +144,7 @@ dev_bs=vb-srv
 dev_bb=vb-bak
 rfs_entries=32768
 
-usage() { sed -n '4,90p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,100p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 log() { echo "placement: $*" >&2; }
 die() { log "$*"; exit 1; }
 bad() { log "$*"; exit 2; }
@@ -141,7 +152,7 @@ bad() { log "$*"; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--server-cpus|--client-cpus|--configs|--repeats|--duration|--flows|\
-	--reserve-us|--mark|--module|--port|--out|--timer-migration)
+	--reserve-us|--mark|--module|--port|--out|--timer-migration|--wire)
 		[ $# -ge 2 ] || bad "$1 wants a value"
 		case $1 in
 		--server-cpus) srv_list=$2 ;;
@@ -156,6 +167,7 @@ while [ $# -gt 0 ]; do
 		--port) port=$2 ;;
 		--out) out=$2 ;;
 		--timer-migration) timer_mig=$2 ;;
+		--wire) wire=$2 ;;
 		esac
 		shift 2 ;;
 	--ipv6) ipv6=1; shift ;;
@@ -174,6 +186,12 @@ done
 [[ $port =~ ^[1-9][0-9]*$ ]] && [ "$port" -lt 65536 ] || bad "--port wants 1-65535"
 [ -z "$reserve" ] || [[ $reserve =~ ^[0-9]+$ ]] || bad "--reserve-us wants microseconds"
 [ -z "$timer_mig" ] || [[ $timer_mig =~ ^[01]$ ]] || bad "--timer-migration wants 0 or 1"
+case $wire in
+veth) ;;
+nic) [ $client_rps = 1 ] && [ $server_rps = 1 ] ||
+	bad "--no-client-rps and --no-server-rps are for --wire veth" ;;
+*) bad "--wire wants veth or nic" ;;
+esac
 [ -n "$out" ] || bad "no --out and no \$FS_OUT (run it under tools/vm-run)"
 [ "$(id -u)" = 0 ] || bad "must run as root (inside the guest)"
 [ -x "$crr" ] || die "no $crr (make -C benchmarks)"
@@ -370,9 +388,16 @@ in_ns() { local ns=$1; shift; ip netns exec "$ns" sh -c "$@"; }
 # DEV2
 veth_pair()
 {
-	local pair ns dev n=1
 	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" ||
 		die "cannot create the veth pair $2-$4 (CONFIG_VETH?)"
+	pair_addr "$@"
+}
+
+# pair_addr NS1 DEV1 NS2 DEV2 NET: addresses as veth_pair's, links up
+pair_addr()
+{
+	local pair ns dev n=1
+
 	for pair in "$1 $2" "$3 $4"; do
 		read -r ns dev <<< "$pair"
 		ip -n "$ns" addr add "10.$5.0.$n/24" dev "$dev"
@@ -383,13 +408,55 @@ veth_pair()
 	done
 }
 
+# nic_take MAC NS DEV "CPUS": the NIC with MAC, its queue i's interrupts
+# (virtioN-input.i, virtioN-output.i) and XPS on the i-th of CPUS (round
+# robin), RPS off, moved into NS as DEV
+nic_take()
+{
+	local mac=$1 ns=$2 dev=$3 d name= virtio nq i cpu kind irq
+	local -a cpus
+
+	read -ra cpus <<< "$4"
+	for d in /sys/class/net/*; do
+		[ "$(cat "$d/address" 2>/dev/null)" = "$mac" ] || continue
+		name=${d##*/}
+		break
+	done
+	[ -n "$name" ] || die "no NIC with MAC $mac: --wire nic needs tools/vm-run --wire Q"
+	d=/sys/class/net/$name
+	virtio=$(basename "$(readlink "$d/device")")
+	nq=$(find "$d/queues" -maxdepth 1 -name 'rx-*' | wc -l)
+	for ((i = 0; i < nq; i++)); do
+		cpu=${cpus[i % ${#cpus[@]}]}
+		for kind in input output; do
+			irq=$(awk -v n="$virtio-$kind.$i" '$NF == n { sub(":", "", $1); print $1 }' /proc/interrupts)
+			[ -n "$irq" ] || die "$name: no interrupt $virtio-$kind.$i in /proc/interrupts"
+			echo "$cpu" > "/proc/irq/$irq/smp_affinity_list" ||
+				die "$name: cannot move IRQ $irq to CPU $cpu"
+		done
+		cpumask "$cpu"
+		echo "$REPLY" > "$d/queues/tx-$i/xps_cpus" &&
+			echo 0 > "$d/queues/rx-$i/rps_cpus" ||
+			die "$name: cannot set XPS/RPS of queue $i"
+	done
+	ip link set "$name" netns "$ns" &&
+		ip -n "$ns" link set "$name" name "$dev" ||
+		die "cannot move $name into $ns as $dev"
+}
+
 ip netns del $ns_cli 2>/dev/null || true
 ip netns del $ns_srv 2>/dev/null || true
 ip netns del $ns_bak 2>/dev/null || true
 ip netns add $ns_srv || die "ip netns add $ns_srv failed (CONFIG_NET_NS?)"
 ip netns add $ns_cli || die "ip netns add $ns_cli failed"
 ip netns add $ns_bak || die "ip netns add $ns_bak failed"
-veth_pair $ns_srv $dev_srv $ns_cli $dev_cli 77
+if [ $wire = nic ]; then
+	nic_take 52:54:00:fa:57:01 $ns_srv $dev_srv "$srv_cpus"
+	nic_take 52:54:00:fa:57:02 $ns_cli $dev_cli "$cli_cpus"
+	pair_addr $ns_srv $dev_srv $ns_cli $dev_cli 77
+else
+	veth_pair $ns_srv $dev_srv $ns_cli $dev_cli 77
+fi
 # HAProxy's backend: a third netns behind a second veth pair, so that the
 # proxy's active connections cross a device with RPS, as a NIC's RSS.
 veth_pair $ns_srv $dev_bs $ns_bak $dev_bb 78
@@ -408,17 +475,24 @@ if [ $client_rps = 1 ]; then
 	cli_mask=$REPLY
 fi
 q=queues/rx-0
-in_ns $ns_srv "echo $srv_mask > /sys/class/net/$dev_srv/$q/rps_cpus &&
-	echo 0 > /sys/class/net/$dev_srv/$q/rps_flow_cnt" ||
-	die "cannot set RPS on $dev_srv (CONFIG_RPS?)"
+# The server device's receive queues, for RFS's flow counts
+srv_qs=/sys/class/net/$dev_srv/$q
+if [ $wire = nic ]; then
+	srv_qs=$(in_ns $ns_srv "echo /sys/class/net/$dev_srv/queues/rx-*")
+else
+	in_ns $ns_srv "echo $srv_mask > /sys/class/net/$dev_srv/$q/rps_cpus &&
+		echo 0 > /sys/class/net/$dev_srv/$q/rps_flow_cnt" ||
+		die "cannot set RPS on $dev_srv (CONFIG_RPS?)"
+	in_ns $ns_cli "echo $cli_mask > /sys/class/net/$dev_cli/$q/rps_cpus" ||
+		die "cannot set RPS on $dev_cli"
+fi
 in_ns $ns_srv "echo $srv_mask > /sys/class/net/$dev_bs/$q/rps_cpus &&
 	echo 0 > /sys/class/net/$dev_bs/$q/rps_flow_cnt &&
 	echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse" ||
 	die "cannot set RPS on $dev_bs"
 in_ns $ns_bak "echo $cli_mask > /sys/class/net/$dev_bb/$q/rps_cpus" ||
 	die "cannot set RPS on $dev_bb"
-in_ns $ns_cli "echo $cli_mask > /sys/class/net/$dev_cli/$q/rps_cpus &&
-	echo '10000 64999' > /proc/sys/net/ipv4/ip_local_port_range &&
+in_ns $ns_cli "echo '10000 64999' > /proc/sys/net/ipv4/ip_local_port_range &&
 	echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse" ||
 	die "cannot set up the client namespace"
 echo 0 > /proc/sys/net/core/rps_sock_flow_entries
@@ -463,8 +537,20 @@ bak_proc=/proc/$holder_bak/net
 	echo "server_cpus=$srv_list client_cpus=$cli_list"
 	echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
 	echo "timer_migration=$(cat /proc/sys/kernel/timer_migration 2>/dev/null || echo missing)"
+	echo "wire=$wire"
 	in_ns $ns_srv "echo $dev_srv rps_cpus=\$(cat /sys/class/net/$dev_srv/$q/rps_cpus); ip -br addr"
 	in_ns $ns_cli "echo $dev_cli rps_cpus=\$(cat /sys/class/net/$dev_cli/$q/rps_cpus); ip -br addr"
+	if [ $wire = nic ]; then
+		for ns in $ns_srv $ns_cli; do
+			in_ns $ns "for d in /sys/class/net/vp-*; do
+				echo \${d##*/} \$(basename \$(readlink \$d/device)) queues: \$(ls \$d/queues | tr '\n' ' ')
+				for x in \$d/queues/tx-*; do echo \${x##*/} xps_cpus=\$(cat \$x/xps_cpus); done
+				ethtool -l \${d##*/} | tail -n 5 | tr -s '\t\n' '  '; echo
+				ethtool -x \${d##*/} | head -n 3
+			done"
+		done
+		grep -E 'virtio[0-9]+-(input|output)' /proc/interrupts
+	fi
 	in_ns $ns_srv "echo $dev_bs rps_cpus=\$(cat /sys/class/net/$dev_bs/$q/rps_cpus)"
 	in_ns $ns_bak "echo $dev_bb rps_cpus=\$(cat /sys/class/net/$dev_bb/$q/rps_cpus); ip -br addr"
 } > "$out/placement-guest.txt" 2>&1
@@ -515,7 +601,7 @@ srv_setup()
 	# (a file, not <(...): the guest may have no /dev/fd)
 	# shellcheck disable=SC2086 # the switch list is a word list
 	ip netns exec $ns_srv sh -c "$srv_script" sh "$mode" "$ports" "$reserve" \
-		"$rfs" "$flowcnt" "/sys/class/net/$dev_srv/$q /sys/class/net/$dev_bs/$q" $switches \
+		"$rfs" "$flowcnt" "$srv_qs /sys/class/net/$dev_bs/$q" $switches \
 		> "$work/srv_setup.out" 2> "$work/srv_setup.err" ||
 		failed+=",ip-netns-exec"
 	while read -r line; do
