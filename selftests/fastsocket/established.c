@@ -1115,24 +1115,33 @@ TEST_F(est, bind_bucket_per_cpu)
 
 struct close_first {
 	int lfd, n;
+	bool hold;	/* close all @n together, after the last echo */
 };
 
-/* Accept @n connections, echo one message on each, then close it first. */
+/*
+ * Accept @n connections, echo one message on each, then close it first:
+ * at once, or with @hold all in a burst once the last one has echoed.
+ */
 static void *close_first_main(void *p)
 {
 	struct close_first *cf = p;
+	int i, s, r, fds[MAX_CONNS];
 	char buf[8];
-	int i, s, r;
 
-	for (i = 0; i < cf->n; i++) {
+	for (i = 0; i < cf->n && i < MAX_CONNS; i++) {
 		s = accept(cf->lfd, NULL, NULL);
 		if (s < 0)
-			return NULL;
+			break;
 		r = read(s, buf, sizeof(buf));
 		if (r > 0 && write(s, buf, r) != r)
 			r = -1;
-		close(s);
+		if (cf->hold)
+			fds[i] = s;
+		else
+			close(s);
 	}
+	while (cf->hold && i > 0)
+		close(fds[--i]);
 	return NULL;
 }
 
@@ -1174,6 +1183,74 @@ TEST_F(est, time_wait_joins_bind_bucket)
 	close(lfd);
 	EXPECT_EQ(EADDRINUSE, try_bind(family, "0.0.0.0", "::", port, false));
 	EXPECT_EQ(0, try_bind(family, "0.0.0.0", "::", port, true));
+}
+
+/* Whether `ip tcp_metrics show` lists a cached RTT for @addr; -1: no ip. */
+static int metrics_cached(const char *addr)
+{
+	char cmd[128], line[256];
+	int found = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ip tcp_metrics show %s 2>/dev/null", addr);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, addr) && strstr(line, " rtt "))
+			found = 1;
+	return pclose(f) ? -1 : found;
+}
+
+/*
+ * Closing connections update their peer's TCP metrics at most once per
+ * jiffy when Fastsocket enables them with established armed: the rest of
+ * a burst of closes leaves the entry as it is (metrics_skipped), and the
+ * entry is still there with an RTT. The server closes first, so its
+ * children update the metrics on their way to TIME_WAIT; MAX_CONNS closes
+ * in a burst cannot each have a jiffy of their own (4 ms at HZ=250, over a
+ * second for the burst). The control, first: with established off, no
+ * close skips the update.
+ */
+TEST_F(est, metrics_updated_once_per_jiffy)
+{
+	const char *peer = variant->family == AF_INET ? "10.98.0.2" : "fd98::2";
+	struct close_first cf = { .n = MAX_CONNS, .hold = true };
+	int family = variant->family, lfd, port, round, i;
+	struct sockaddr_storage here;
+	long skipped, before;
+	struct peer p2;
+	pthread_t t;
+	socklen_t hlen;
+
+	lfd = listener(family, TCP_FASTSOCKET_ON);
+	ASSERT_LE(0, lfd);
+	port = fs_local_port(lfd);
+	hlen = set_addr(&here, family, "10.98.0.1", "fd98::1", port);
+	ASSERT_EQ(0, peer_start(&p2, self->ns, &here, hlen));
+	cf.lfd = lfd;
+	for (round = 0; round < 2; round++) {
+		ASSERT_EQ(0, fs_sysctl_write("established", round ? "1" : "0"));
+		before = total("metrics_skipped");
+		ASSERT_EQ(0, pthread_create(&t, NULL, close_first_main, &cf));
+		ASSERT_EQ(0, peer_do(&p2, MAX_CONNS));
+		pthread_join(t, NULL);
+		/* every FIN acknowledged: no child left in FIN_WAIT1 */
+		for (i = 0; i < 500 && fs_proc_tcp(family, port, -1, 0x04,
+						   NULL) > 0; i++)
+			usleep(10000);
+		ASSERT_EQ(0, fs_proc_tcp(family, port, -1, 0x04, NULL));
+		ASSERT_EQ(0, peer_do(&p2, -1));
+		skipped = total("metrics_skipped") - before;
+		if (!round)
+			EXPECT_EQ(0, skipped);
+		else
+			EXPECT_LT(0, skipped);
+		EXPECT_GT(MAX_CONNS, skipped);
+		EXPECT_EQ(1, metrics_cached(peer));
+	}
+	peer_stop(&p2);
+	close(lfd);
 }
 
 TEST_HARNESS_MAIN
