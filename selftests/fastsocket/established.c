@@ -1242,10 +1242,11 @@ TEST_F(est, metrics_updated_once_per_jiffy)
 		ASSERT_EQ(0, fs_proc_tcp(family, port, -1, 0x04, NULL));
 		ASSERT_EQ(0, peer_do(&p2, -1));
 		skipped = total("metrics_skipped") - before;
-		if (!round)
+		if (!round) {
 			EXPECT_EQ(0, skipped);
-		else
+		} else {
 			EXPECT_LT(0, skipped);
+		}
 		EXPECT_GT(MAX_CONNS, skipped);
 		EXPECT_EQ(1, metrics_cached(peer));
 	}
