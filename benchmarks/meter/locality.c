@@ -121,12 +121,17 @@ struct vcpu {
 	void *cpu;			/* QEMU's CPUState, for cpu_exit() */
 };
 
-/* Transfers by instruction address: [0] all, [1 + pair] by CPU sets. */
+/*
+ * Transfers by instruction address: [0] all, [1 + pair] by CPU sets; st_*
+ * the ones a store made (the rest are loads).
+ */
 struct site {
 	uint64_t pc;
 	uint64_t from;			/* with callers=1, else 0 */
 	uint64_t phase[1 + NPAIRS];
 	uint64_t boot[1 + NPAIRS];
+	uint64_t st_phase[1 + NPAIRS];
+	uint64_t st_boot[1 + NPAIRS];
 };
 
 static struct vcpu vcpus[MAX_CPUS];
@@ -246,7 +251,7 @@ static struct site *site_get(uint64_t pc, uint64_t from)
 }
 
 static void count_transfer(struct vcpu *c, unsigned int src, uint64_t pc,
-			   uint64_t line)
+			   uint64_t line, bool store)
 {
 	int m = is_kernel(pc) ? K : U;
 	int p = pair_of(vcpus[src].set, c->set);
@@ -263,11 +268,19 @@ static void count_transfer(struct vcpu *c, unsigned int src, uint64_t pc,
 	c->boot.pair[p][m]++;
 	s->boot[0]++;
 	s->boot[1 + p]++;
+	if (store) {
+		s->st_boot[0]++;
+		s->st_boot[1 + p]++;
+	}
 	if (measuring) {
 		c->phase.xfer[m]++;
 		c->phase.pair[p][m]++;
 		s->phase[0]++;
 		s->phase[1 + p]++;
+		if (store) {
+			s->st_phase[0]++;
+			s->st_phase[1 + p]++;
+		}
 	}
 }
 
@@ -308,7 +321,7 @@ static void touch_line(unsigned int idx, uint64_t pc, uint64_t line, bool store)
 		if (measuring)
 			c->phase.first[m]++;
 	} else if (src >= 0) {
-		count_transfer(c, src, pc, line);
+		count_transfer(c, src, pc, line, store);
 	}
 }
 
@@ -502,6 +515,7 @@ static void put_sites(const char *label, bool boot)
 	qsort(list, n, sizeof(*list), cmp_sites);
 	for (i = 0; i < n && i < top_sites; i++) {
 		const uint64_t *x = boot ? list[i]->boot : list[i]->phase;
+		const uint64_t *st = boot ? list[i]->st_boot : list[i]->st_phase;
 
 		fprintf(out, "phase=%s scope=site rank=%zu pc=0x%016" PRIx64
 			" mode=%c xfer=%" PRIu64, label, i + 1, list[i]->pc,
@@ -510,6 +524,9 @@ static void put_sites(const char *label, bool boot)
 			fprintf(out, " from=0x%016" PRIx64, list[i]->from);
 		for (p = 0; p < NPAIRS; p++)
 			fprintf(out, " xfer_%s=%" PRIu64, pair_name[p], x[1 + p]);
+		fprintf(out, " st=%" PRIu64, st[0]);
+		for (p = 0; p < NPAIRS; p++)
+			fprintf(out, " st_%s=%" PRIu64, pair_name[p], st[1 + p]);
 		fputc('\n', out);
 	}
 	free(list);

@@ -71,9 +71,11 @@ def main():
         return syms[i][1] if i >= 0 else "0x%x" % pc
 
     key = "xfer" if args.pair == "all" else "xfer_" + args.pair
+    st_key = "st" if args.pair == "all" else "st_" + args.pair
     prefix = re.compile(r"^phase=%s scope=" % re.escape(args.phase))
 
     per_func = {}
+    stores = {}  # by a store, of per_func's; absent in older meter files
     listed = total = 0
     for line in open(args.meter_out):
         if not prefix.match(line):
@@ -93,6 +95,8 @@ def main():
             frm = int(f["from"], 16)
             name += " <- " + (func(frm) if frm else "?")
         per_func[name] = per_func.get(name, 0) + n
+        if st_key in f:
+            stores[name] = stores.get(name, 0) + int(f[st_key])
         listed += n
 
     if not per_func and not total:
@@ -101,9 +105,11 @@ def main():
           % (args.phase, args.pair, args.conns, total, listed))
     ranked = sorted(per_func.items(), key=lambda kvp: (-kvp[1], kvp[0]))
     for rank, (name, n) in enumerate(ranked[:args.top], 1):
-        print("rank=%d xfer=%d per_conn=%.2f share=%.1f%% func=%s"
-              % (rank, n, n / args.conns, 100.0 * n / total if total else 0,
-                 name))
+        st = (" stores=%.2f" % (stores[name] / args.conns)
+              if name in stores else "")
+        print("rank=%d xfer=%d per_conn=%.2f%s share=%.1f%% func=%s"
+              % (rank, n, n / args.conns, st,
+                 100.0 * n / total if total else 0, name))
 
 
 if __name__ == "__main__":
