@@ -1254,4 +1254,137 @@ TEST_F(est, metrics_updated_once_per_jiffy)
 	close(lfd);
 }
 
+/* Accept @n connections on @lfd and echo one message on each, into @fds. */
+static int accept_echo(int lfd, int *fds, int n)
+{
+	char buf[8];
+	int i, r;
+
+	for (i = 0; i < n; i++) {
+		fds[i] = accept(lfd, NULL, NULL);
+		if (fds[i] < 0)
+			return -1;
+		r = read(fds[i], buf, sizeof(buf));
+		if (r <= 0 || write(fds[i], buf, r) != r)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The server of netref_child_outlives_listener, in netns @ns: an enabled
+ * listener whose port goes to @out; CONNS / 2 children with established
+ * off, then CONNS with it on; after the listener is closed, one more echo
+ * on each. One status byte on @out after each step, 0 for good: the
+ * first children took no listener reference for their netns
+ * (netref_local), the later ones each took one.
+ */
+static void netref_server(const char *ns, int family, int in, int out)
+{
+	int lfd, port, fds[CONNS + CONNS / 2], i, r;
+	long before;
+	char ok, buf[8];
+
+	if (fs_enter_netns(ns) || fs_enable_all() ||
+	    fs_sysctl_write("established", "0"))
+		_exit(1);
+	lfd = listener(family, TCP_FASTSOCKET_ON);
+	port = lfd < 0 ? -1 : fs_local_port(lfd);
+	if (write(out, &port, sizeof(port)) != sizeof(port) || port < 0)
+		_exit(1);
+	before = fs_stat("netref_local", -1);
+	ok = accept_echo(lfd, fds, CONNS / 2) ||
+	     fs_stat("netref_local", -1) != before;
+	if (write(out, &ok, 1) != 1 || fs_sysctl_write("established", "1"))
+		_exit(1);
+	ok = accept_echo(lfd, fds + CONNS / 2, CONNS) ||
+	     fs_stat("netref_local", -1) != before + CONNS;
+	close(lfd);
+	if (write(out, &ok, 1) != 1)
+		_exit(1);
+	/* the children outlive their listener */
+	for (i = 0; i < CONNS + CONNS / 2; i++) {
+		r = read(fds[i], buf, sizeof(buf));
+		if (r <= 0 || write(fds[i], buf, r) != r)
+			_exit(1);
+	}
+	if (read(in, &ok, 1) != 1)
+		_exit(1);
+	_exit(0);
+}
+
+/* Connect @n times to @dst, one round trip each, into @fds. */
+static int connect_ping(const struct sockaddr_storage *dst, socklen_t len,
+			int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		fds[i] = socket(dst->ss_family, SOCK_STREAM, 0);
+		if (fds[i] < 0 ||
+		    connect(fds[i], (const struct sockaddr *)dst, len) ||
+		    ping(fds[i]))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * A child of an enabled listener holds its netns through the listener's
+ * per-CPU reference instead of the namespace's count (netref_local), and
+ * outlives its listener: after close() on the listener every child still
+ * echoes. When everything is closed and the namespace deleted, the
+ * namespace is freed: its veth goes, which a reference left behind by a
+ * child or by the listener's Fastsocket state would prevent. The control:
+ * children made with established off take no such reference.
+ */
+TEST_F(est, netref_child_outlives_listener)
+{
+	int family = variant->family, cmd[2], res[2], fds[CONNS + CONNS / 2];
+	struct sockaddr_storage dst;
+	char xns[32], ok = 0;
+	int port, i, status;
+	socklen_t len;
+	pid_t pid;
+
+	snprintf(xns, sizeof(xns), "fs_estx_%d", getpid());
+	ASSERT_EQ(0, fs_veth_netns(xns, "fsx0", "fsx1", 97));
+	ASSERT_EQ(0, pipe(cmd));
+	ASSERT_EQ(0, pipe(res));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close_others(cmd[0], res[1]);
+		netref_server(xns, family, cmd[0], res[1]);
+	}
+	close(cmd[0]);
+	close(res[1]);
+	ASSERT_EQ(sizeof(port), read(res[0], &port, sizeof(port)));
+	ASSERT_LT(0, port);
+	len = set_addr(&dst, family, "10.97.0.2", "fd97::2", port);
+
+	ASSERT_EQ(0, connect_ping(&dst, len, fds, CONNS / 2));
+	ASSERT_EQ(1, read(res[0], &ok, 1));
+	EXPECT_EQ(0, ok);
+	ASSERT_EQ(0, connect_ping(&dst, len, fds + CONNS / 2, CONNS));
+	ASSERT_EQ(1, read(res[0], &ok, 1));
+	EXPECT_EQ(0, ok);
+	/* the listener is closed: no connection lost */
+	for (i = 0; i < CONNS + CONNS / 2; i++)
+		EXPECT_EQ(0, ping(fds[i]));
+	ASSERT_EQ(1, write(cmd[1], &ok, 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	for (i = 0; i < CONNS + CONNS / 2; i++)
+		close(fds[i]);
+	close(cmd[1]);
+	close(res[0]);
+
+	/* the namespace, gone from view, must be freed: its veth goes */
+	ASSERT_EQ(0, fs_run("ip netns del %s", xns));
+	for (i = 0; i < 600 && if_nametoindex("fsx0"); i++)
+		usleep(50000);
+	EXPECT_EQ(0, if_nametoindex("fsx0"));
+}
+
 TEST_HARNESS_MAIN
