@@ -604,9 +604,12 @@ static void begin_phase(int cpu)
 		 * depends only on where each vCPU is, not on the boot. */
 		vcpus[i].since_switch = 0;
 	}
-	for (j = 0; j < sites_size; j++)
-		if (sites[j])
-			memset(sites[j]->phase, 0, sizeof(sites[j]->phase));
+	for (j = 0; j < sites_size; j++) {
+		if (!sites[j])
+			continue;
+		memset(sites[j]->phase, 0, sizeof(sites[j]->phase));
+		memset(sites[j]->st_phase, 0, sizeof(sites[j]->st_phase));
+	}
 	memset(part_phase, 0, sizeof(part_phase));
 	drops_phase = 0;
 	measuring = true;
