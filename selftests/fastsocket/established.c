@@ -24,6 +24,8 @@
 
 #define CONNS		32
 #define MAX_CONNS	256
+/* closes in one burst for metrics_updated_once_per_jiffy */
+#define METRICS_CONNS	128
 #define DEV		"fse0"
 #define PEER_DEV	"fse1"
 
@@ -1207,15 +1209,15 @@ static int metrics_cached(const char *addr)
  * jiffy when Fastsocket enables them with established armed: the rest of
  * a burst of closes leaves the entry as it is (metrics_skipped), and the
  * entry is still there with an RTT. The server closes first, so its
- * children update the metrics on their way to TIME_WAIT; MAX_CONNS closes
- * in a burst cannot each have a jiffy of their own (4 ms at HZ=250, over a
- * second for the burst). The control, first: with established off, no
+ * children update the metrics on their way to TIME_WAIT; METRICS_CONNS
+ * closes in a burst cannot each have a jiffy of their own (4 ms at HZ=250,
+ * half a second for the burst). The control, first: with established off, no
  * close skips the update.
  */
-TEST_F(est, metrics_updated_once_per_jiffy)
+TEST_F_TIMEOUT(est, metrics_updated_once_per_jiffy, 120)
 {
 	const char *peer = variant->family == AF_INET ? "10.98.0.2" : "fd98::2";
-	struct close_first cf = { .n = MAX_CONNS, .hold = true };
+	struct close_first cf = { .n = METRICS_CONNS, .hold = true };
 	int family = variant->family, lfd, port, round, i;
 	struct sockaddr_storage here;
 	long skipped, before;
@@ -1233,7 +1235,7 @@ TEST_F(est, metrics_updated_once_per_jiffy)
 		ASSERT_EQ(0, fs_sysctl_write("established", round ? "1" : "0"));
 		before = total("metrics_skipped");
 		ASSERT_EQ(0, pthread_create(&t, NULL, close_first_main, &cf));
-		ASSERT_EQ(0, peer_do(&p2, MAX_CONNS));
+		ASSERT_EQ(0, peer_do(&p2, METRICS_CONNS));
 		pthread_join(t, NULL);
 		/* every FIN acknowledged: no child left in FIN_WAIT1 */
 		for (i = 0; i < 500 && fs_proc_tcp(family, port, -1, 0x04,
@@ -1247,7 +1249,7 @@ TEST_F(est, metrics_updated_once_per_jiffy)
 		} else {
 			EXPECT_LT(0, skipped);
 		}
-		EXPECT_GT(MAX_CONNS, skipped);
+		EXPECT_GT(METRICS_CONNS, skipped);
 		EXPECT_EQ(1, metrics_cached(peer));
 	}
 	peer_stop(&p2);
@@ -1338,7 +1340,7 @@ static int connect_ping(const struct sockaddr_storage *dst, socklen_t len,
  * child or by the listener's Fastsocket state would prevent. The control:
  * children made with established off take no such reference.
  */
-TEST_F(est, netref_child_outlives_listener)
+TEST_F_TIMEOUT(est, netref_child_outlives_listener, 120)
 {
 	int family = variant->family, cmd[2], res[2], fds[CONNS + CONNS / 2];
 	struct sockaddr_storage dst;
@@ -1382,9 +1384,10 @@ TEST_F(est, netref_child_outlives_listener)
 
 	/* the namespace, gone from view, must be freed: its veth goes */
 	ASSERT_EQ(0, fs_run("ip netns del %s", xns));
-	for (i = 0; i < 600 && if_nametoindex("fsx0"); i++)
+	for (i = 0; i < 1200 && if_nametoindex("fsx0"); i++)
 		usleep(50000);
 	EXPECT_EQ(0, if_nametoindex("fsx0"));
+	TH_LOG("namespace freed after %d ms", i * 50);
 }
 
 TEST_HARNESS_MAIN
