@@ -1337,7 +1337,8 @@ static int connect_ping(const struct sockaddr_storage *dst, socklen_t len,
  * outlives its listener: after close() on the listener every child still
  * echoes. When everything is closed and the namespace deleted, the
  * namespace is freed: its veth goes, which a reference left behind by a
- * child or by the listener's Fastsocket state would prevent. The control:
+ * child or by the listener's Fastsocket state would prevent, as a socket
+ * made there does (the control of that check). The control of the count:
  * children made with established off take no such reference.
  */
 TEST_F_TIMEOUT(est, netref_child_outlives_listener, 120)
@@ -1345,7 +1346,7 @@ TEST_F_TIMEOUT(est, netref_child_outlives_listener, 120)
 	int family = variant->family, cmd[2], res[2], fds[CONNS + CONNS / 2];
 	struct sockaddr_storage dst;
 	char xns[32], ok = 0;
-	int port, i, status;
+	int port, i, status, here_ns, xfd;
 	socklen_t len;
 	pid_t pid;
 
@@ -1382,12 +1383,25 @@ TEST_F_TIMEOUT(est, netref_child_outlives_listener, 120)
 	close(cmd[1]);
 	close(res[0]);
 
-	/* the namespace, gone from view, must be freed: its veth goes */
+	/*
+	 * The namespace, gone from view, must be freed: its veth goes. The
+	 * control: while a socket made in it holds it, the veth stays.
+	 */
+	here_ns = open("/proc/self/ns/net", O_RDONLY);
+	ASSERT_LE(0, here_ns);
+	ASSERT_EQ(0, fs_enter_netns(xns));
+	xfd = socket(family, SOCK_STREAM, 0);
+	ASSERT_EQ(0, setns(here_ns, CLONE_NEWNET));
+	close(here_ns);
+	ASSERT_LE(0, xfd);
 	ASSERT_EQ(0, fs_run("ip netns del %s", xns));
+	usleep(500000);
+	EXPECT_NE(0, if_nametoindex("fsx0"));
+	close(xfd);
 	for (i = 0; i < 1200 && if_nametoindex("fsx0"); i++)
 		usleep(50000);
 	EXPECT_EQ(0, if_nametoindex("fsx0"));
-	TH_LOG("namespace freed after %d ms", i * 50);
+	TH_LOG("namespace freed %d ms after its last socket", i * 50);
 }
 
 TEST_HARNESS_MAIN
