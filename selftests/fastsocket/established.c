@@ -1115,6 +1115,27 @@ TEST_F(est, bind_bucket_per_cpu)
 	ASSERT_EQ(0, peer_do(&self->peer, -1));
 }
 
+/*
+ * An enabled listener of @family here, and peer @p in netns @ns whose
+ * connections go to it: the listener's fd, or -1.
+ */
+static int listener_with_peer(struct peer *p, const char *ns, int family)
+{
+	struct sockaddr_storage here;
+	int lfd = listener(family, TCP_FASTSOCKET_ON);
+	socklen_t hlen;
+
+	if (lfd < 0)
+		return -1;
+	hlen = set_addr(&here, family, "10.98.0.1", "fd98::1",
+			fs_local_port(lfd));
+	if (peer_start(p, ns, &here, hlen)) {
+		close(lfd);
+		return -1;
+	}
+	return lfd;
+}
+
 struct close_first {
 	int lfd, n;
 	bool hold;	/* close all @n together, after the last echo */
@@ -1158,17 +1179,13 @@ TEST_F(est, time_wait_joins_bind_bucket)
 {
 	int family = variant->family, lfd, port;
 	struct close_first cf = { .n = CONNS };
-	struct sockaddr_storage here;
 	long local, spliced;
 	struct peer p2;
 	pthread_t t;
-	socklen_t hlen;
 
-	lfd = listener(family, TCP_FASTSOCKET_ON);
+	lfd = listener_with_peer(&p2, self->ns, family);
 	ASSERT_LE(0, lfd);
 	port = fs_local_port(lfd);
-	hlen = set_addr(&here, family, "10.98.0.1", "fd98::1", port);
-	ASSERT_EQ(0, peer_start(&p2, self->ns, &here, hlen));
 	local = total("bind_local");
 	spliced = total("bind_spliced");
 	cf.lfd = lfd;
@@ -1219,17 +1236,13 @@ TEST_F_TIMEOUT(est, metrics_updated_once_per_jiffy, 120)
 	const char *peer = variant->family == AF_INET ? "10.98.0.2" : "fd98::2";
 	struct close_first cf = { .n = METRICS_CONNS, .hold = true };
 	int family = variant->family, lfd, port, round, i;
-	struct sockaddr_storage here;
 	long skipped, before;
 	struct peer p2;
 	pthread_t t;
-	socklen_t hlen;
 
-	lfd = listener(family, TCP_FASTSOCKET_ON);
+	lfd = listener_with_peer(&p2, self->ns, family);
 	ASSERT_LE(0, lfd);
 	port = fs_local_port(lfd);
-	hlen = set_addr(&here, family, "10.98.0.1", "fd98::1", port);
-	ASSERT_EQ(0, peer_start(&p2, self->ns, &here, hlen));
 	cf.lfd = lfd;
 	for (round = 0; round < 2; round++) {
 		ASSERT_EQ(0, fs_sysctl_write("established", round ? "1" : "0"));
