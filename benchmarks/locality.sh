@@ -35,7 +35,8 @@
 #   --timer-migration N  placement.sh's kernel.timer_migration (default:
 #                     leave it)
 #   --wire veth|nic   placement.sh's wire (default veth); nic boots with
-#                     vm-run --wire N: two N-queue virtio-net NICs, RSS
+#                     vm-run --wire N: two N-queue virtio-net NICs,
+#                     flows spread over the queues by their hash
 #
 # Output in DIR: per boot a directory (meter.txt, kallsyms, placement.txt,
 # console.log), report.md (the table and the top functions) and
@@ -59,7 +60,7 @@ callers=0
 timer_args=()
 wire=veth
 
-usage() { sed -n '4,39p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,40p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "locality.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
