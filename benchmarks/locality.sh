@@ -60,7 +60,7 @@ callers=0
 timer_args=()
 wire=veth
 
-usage() { sed -n '4,40p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,43p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "locality.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do

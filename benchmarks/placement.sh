@@ -20,11 +20,13 @@
 # --wire nic replaces the veth pair with two multiqueue virtio-net NICs
 # wired to each other outside the guest (tools/vm-run --wire Q): the
 # server's NIC (MAC 52:54:00:fa:57:01) becomes vp-srv, the client's
-# (:02) vp-cli. RSS spreads flows over the queues, queue i's interrupts
-# and XPS go to the side's i-th CPU, RPS stays off. Each CPU then
-# transmits on a queue of its own and receives into buffers it allocated
-# itself, as with a real NIC; the veth wire instead makes every server CPU
-# write each client CPU's backlog and free the skbs the clients allocated.
+# (:02) vp-cli. The host's tun spreads flows over the queues by their
+# hash, as RSS does (QEMU's own RSS is off: it lost TCP over a tap), queue
+# i's interrupts and XPS go to the side's i-th CPU, RPS stays off. Each
+# CPU then transmits on a queue of its own and receives into buffers it
+# allocated itself, as with a real NIC; the veth wire instead makes every
+# server CPU write each client CPU's backlog and free the skbs the
+# clients allocated.
 #
 #   --server-cpus LIST  CPUs of the server, e.g. 0-1 or 0,2 (default: the
 #                       first half of the online CPUs); crr server runs
@@ -144,7 +146,7 @@ dev_bs=vb-srv
 dev_bb=vb-bak
 rfs_entries=32768
 
-usage() { sed -n '4,100p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,106p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 log() { echo "placement: $*" >&2; }
 die() { log "$*"; exit 1; }
 bad() { log "$*"; exit 2; }
@@ -546,7 +548,6 @@ bak_proc=/proc/$holder_bak/net
 				echo \${d##*/} \$(basename \$(readlink \$d/device)) queues: \$(ls \$d/queues | tr '\n' ' ')
 				for x in \$d/queues/tx-*; do echo \${x##*/} xps_cpus=\$(cat \$x/xps_cpus); done
 				ethtool -l \${d##*/} | tail -n 5 | tr -s '\t\n' '  '; echo
-				ethtool -x \${d##*/} | head -n 3
 			done"
 		done
 		grep -E 'virtio[0-9]+-(input|output)' /proc/interrupts
