@@ -416,9 +416,9 @@ pair_addr()
 nic_take()
 {
 	local mac=$1 ns=$2 dev=$3 d name= virtio nq i cpu kind irq
-	local -a cpus
+	local -a on
 
-	read -ra cpus <<< "$4"
+	read -ra on <<< "$4"
 	for d in /sys/class/net/*; do
 		[ "$(cat "$d/address" 2>/dev/null)" = "$mac" ] || continue
 		name=${d##*/}
@@ -429,7 +429,7 @@ nic_take()
 	virtio=$(basename "$(readlink "$d/device")")
 	nq=$(find "$d/queues" -maxdepth 1 -name 'rx-*' | wc -l)
 	for ((i = 0; i < nq; i++)); do
-		cpu=${cpus[i % ${#cpus[@]}]}
+		cpu=${on[i % ${#on[@]}]}
 		for kind in input output; do
 			irq=$(awk -v n="$virtio-$kind.$i" '$NF == n { sub(":", "", $1); print $1 }' /proc/interrupts)
 			[ -n "$irq" ] || die "$name: no interrupt $virtio-$kind.$i in /proc/interrupts"
