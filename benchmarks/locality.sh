@@ -37,6 +37,14 @@
 #   --wire veth|nic   placement.sh's wire (default veth); nic boots with
 #                     vm-run --wire N: two N-queue virtio-net NICs,
 #                     flows spread over the queues by their hash
+#   --isolate         boot with isolcpus=domain,<server CPUs>: the server
+#                     CPUs get no scheduler domain, so the scheduler's
+#                     load balancing (which reads every CPU's run queue
+#                     when one goes idle) leaves them alone. A pinned
+#                     configuration (reuseport, fs_pin*) keeps its
+#                     placement and shows its connection path without
+#                     the balancer's transfers; an unpinned one (shared,
+#                     nginx) is no longer balanced over the server CPUs
 #
 # Output in DIR: per boot a directory (meter.txt, kallsyms, placement.txt,
 # console.log), report.md (the table and the top functions) and
@@ -59,8 +67,9 @@ ntop=15
 callers=0
 timer_args=()
 wire=veth
+isolate=0
 
-usage() { sed -n '4,43p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,50p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "locality.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -77,6 +86,7 @@ while [ $# -gt 0 ]; do
 	--top) ntop=$2; shift 2 ;;
 	--callers) callers=1; shift ;;
 	--wire) wire=$2; shift 2 ;;
+	--isolate) isolate=1; shift ;;
 	--timer-migration) timer_args=(--timer-migration "$2"); shift 2 ;;
 	-h|--help) usage 0 ;;
 	*) echo "locality.sh: unknown option $1" >&2; usage ;;
@@ -103,6 +113,7 @@ for n in ${servers//,/ }; do
 	cli="$n-$((2 * n - 1))"
 	wire_args=()
 	[ $wire = veth ] || wire_args=(--wire "$n")
+	[ $isolate = 0 ] || wire_args+=(--append "isolcpus=domain,$srv")
 	for sw in ${switches//,/ }; do
 		dir=$out/s$n-sw$sw
 		mkdir -p "$dir"
