@@ -44,7 +44,8 @@
 #                     configuration (reuseport, fs_pin*) keeps its
 #                     placement and shows its connection path without
 #                     the balancer's transfers; an unpinned one (shared,
-#                     nginx) is no longer balanced over the server CPUs
+#                     nginx) is no longer balanced over the server CPUs.
+#                     Needs --wire nic (no RPS onto isolated CPUs)
 #
 # Output in DIR: per boot a directory (meter.txt, kallsyms, placement.txt,
 # console.log), report.md (the table and the top functions) and
@@ -94,6 +95,8 @@ while [ $# -gt 0 ]; do
 done
 [[ $servers =~ ^[1-8](,[1-8])*$ ]] || die "--servers wants counts 1-8, e.g. 2,4"
 case $wire in veth|nic) ;; *) die "--wire wants veth or nic" ;; esac
+[ $isolate = 0 ] || [ $wire = nic ] ||
+	die "--isolate needs --wire nic: the kernel refuses RPS onto isolated CPUs"
 [[ $switches =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--switch wants instruction counts"
 [ -r "$kernel" ] || die "no kernel $kernel (make kernel FLAVOR=bench)"
 [ -r "$module" ] || die "no module $module (make module FLAVOR=bench)"

@@ -26,7 +26,10 @@
 # CPU then transmits on a queue of its own and receives into buffers it
 # allocated itself, as with a real NIC; the veth wire instead makes every
 # server CPU write each client CPU's backlog and free the skbs the
-# clients allocated.
+# clients allocated. A boot that isolates the server CPUs from the
+# scheduler's domains (isolcpus=domain, locality.sh --isolate) takes
+# --wire nic, since the kernel refuses RPS onto isolated CPUs; the
+# HAProxy backend's veth then has no RPS on the server side.
 #
 #   --server-cpus LIST  CPUs of the server, e.g. 0-1 or 0,2 (default: the
 #                       first half of the online CPUs); crr server runs
@@ -146,7 +149,7 @@ dev_bs=vb-srv
 dev_bb=vb-bak
 rfs_entries=32768
 
-usage() { sed -n '4,106p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,109p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 log() { echo "placement: $*" >&2; }
 die() { log "$*"; exit 1; }
 bad() { log "$*"; exit 2; }
@@ -285,6 +288,21 @@ for c in $srv_cpus; do
 	*" $c "*) log "warning: CPU $c is both a server and a client CPU: the placement is not apart" ;;
 	esac
 done
+# CPUs the boot isolated from the scheduler's domains (isolcpus=domain,
+# locality.sh --isolate): the kernel refuses RPS onto them, so only the
+# NIC-like wire (no RPS) can put the server there, and the HAProxy
+# backend's veth then gets no RPS to the server CPUs.
+srv_isolated=0
+isolated=$(cat /sys/devices/system/cpu/isolated 2>/dev/null || true)
+if [ -n "$isolated" ]; then
+	cpulist "$isolated" || bad "cannot read the isolated CPUs '$isolated'"
+	for c in $srv_cpus; do
+		case " $REPLY " in *" $c "*) srv_isolated=1 ;; esac
+	done
+fi
+if [ $srv_isolated = 1 ] && [ $wire = veth ]; then
+	bad "the server CPUs are isolated (isolcpus=$isolated): RPS cannot spread the veth's flows onto them; use --wire nic"
+fi
 srv_list=${srv_cpus// /,}
 cli_list=${cli_cpus// /,}
 read -ra srv_arr <<< "$srv_cpus"
@@ -488,7 +506,9 @@ else
 	in_ns $ns_cli "echo $cli_mask > /sys/class/net/$dev_cli/$q/rps_cpus" ||
 		die "cannot set RPS on $dev_cli"
 fi
-in_ns $ns_srv "echo $srv_mask > /sys/class/net/$dev_bs/$q/rps_cpus &&
+bs_mask=$srv_mask
+[ $srv_isolated = 0 ] || bs_mask=0
+in_ns $ns_srv "echo $bs_mask > /sys/class/net/$dev_bs/$q/rps_cpus &&
 	echo 0 > /sys/class/net/$dev_bs/$q/rps_flow_cnt &&
 	echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse" ||
 	die "cannot set RPS on $dev_bs"
@@ -540,6 +560,7 @@ bak_proc=/proc/$holder_bak/net
 	echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
 	echo "timer_migration=$(cat /proc/sys/kernel/timer_migration 2>/dev/null || echo missing)"
 	echo "wire=$wire"
+	echo "isolated=${isolated:-none} server_isolated=$srv_isolated"
 	in_ns $ns_srv "echo $dev_srv rps_cpus=\$(cat /sys/class/net/$dev_srv/$q/rps_cpus); ip -br addr"
 	in_ns $ns_cli "echo $dev_cli rps_cpus=\$(cat /sys/class/net/$dev_cli/$q/rps_cpus); ip -br addr"
 	if [ $wire = nic ]; then
