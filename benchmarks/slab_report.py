@@ -4,7 +4,7 @@
 one that allocated them, per connection, from benchmarks/slab_trace.sh's
 traces of a placement.sh boot.
 
-    benchmarks/slab_report.py [--top N] [--kind ss|cs|sc|cc] RUN_DIR
+    benchmarks/slab_report.py [--top N] [--kind ss|cs|sc|cc] [--reuse] RUN_DIR
 
 RUN_DIR holds placement.txt and slab/NAME.N.trace (a tools/vm-run output
 directory). An allocation and its free are paired by pointer (the trace
@@ -16,6 +16,14 @@ allocates, server frees), sc, cc. Per configuration: the frees per
 connection by kind, then the top (cache, allocating function, freeing
 function) of one kind (--kind, default ss: server<->server), per
 connection.
+
+With --reuse, the report is about reuse instead: an allocation of an
+object whose last free (in the trace) was on another CPU. Its kind is the
+CPU sets of the freeing and the allocating CPU, and the top rows are
+(cache, freeing function, allocating function). Such an object's lines
+were written last by the CPU that freed it (at least the free pointer),
+so the new owner's first touches are cache-line transfers: the locality
+meter's slab rows that no free names.
 """
 import argparse
 import collections
@@ -97,6 +105,46 @@ def analyse(path, server, client, want="ss"):
     return kinds, ss, unpaired
 
 
+def analyse_reuse(path, server, client, want="ss"):
+    """Allocations of objects last freed on another CPU."""
+    freed = {}			# ptr -> (cpu, free site)
+    kinds = collections.Counter()
+    top = collections.Counter()
+    fresh = 0
+
+    def cpu_set(c):
+        return "s" if c in server else "c" if c in client else "o"
+
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = EVENT.search(line)
+            if not m:
+                continue
+            cpu, ev, rest = int(m.group(1)), m.group(2), m.group(3)
+            kv = dict(FIELD.findall(rest))
+            ptr = kv.get("ptr")
+            if not ptr or ptr in ("0000000000000000", "(null)"):
+                continue
+            if ev in ("kmem_cache_free", "kfree"):
+                freed[ptr] = (cpu, fn(kv.get("call_site", "?")))
+                continue
+            got = freed.pop(ptr, None)
+            if got is None:
+                fresh += 1
+                continue
+            fcpu, fsite = got
+            if fcpu == cpu:
+                kinds["local"] += 1
+                continue
+            kind = cpu_set(fcpu) + cpu_set(cpu)
+            kinds[kind] += 1
+            if kind == want:
+                size = kv.get("bytes_alloc") if ev == "kmalloc" else None
+                cache = kv.get("name") or ("kmalloc-%s" % size if size else "?")
+                top[(cache, fsite, fn(kv.get("call_site", "?")))] += 1
+    return kinds, top, fresh
+
+
 def lost(path):
     total = 0
     try:
@@ -114,6 +162,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--kind", default="ss", choices=["ss", "cs", "sc", "cc"])
+    ap.add_argument("--reuse", action="store_true",
+                    help="objects allocated on another CPU than their last free")
     ap.add_argument("run_dir")
     a = ap.parse_args()
     slab = os.path.join(a.run_dir, "slab")
@@ -133,16 +183,25 @@ def main():
         conns = int(kv["conns"])
         server = cpus(kv.get("server_cpus", ""))
         client = cpus(kv.get("client_cpus", ""))
-        kinds, ss, unpaired = analyse(os.path.join(slab, t), server, client,
-                                      a.kind)
+        path = os.path.join(slab, t)
         nlost = lost(os.path.join(slab, t[:-len(".trace")] + ".lost"))
+        if a.reuse:
+            kinds, top, fresh = analyse_reuse(path, server, client, a.kind)
+            first = "first_alloc_per_conn=%.2f" % (fresh / conns)
+        else:
+            kinds, top, unpaired = analyse(path, server, client, a.kind)
+            first = "unpaired_per_conn=%.2f" % (unpaired / conns)
         per = {k: kinds[k] / conns for k in ("local", "ss", "cs", "sc", "cc")}
-        print("config=%s run=%s conns=%d lost_events=%s unpaired_per_conn=%.2f %s"
-              % (name, n, conns, nlost, unpaired / conns,
+        print("config=%s run=%s conns=%d lost_events=%s %s %s"
+              % (name, n, conns, nlost, first,
                  " ".join("%s_per_conn=%.2f" % (k, v) for k, v in per.items())))
-        for (cache, asite, fsite), c in ss.most_common(a.top):
-            print("  %s_per_conn=%.2f cache=%s alloc=%s free=%s"
-                  % (a.kind, c / conns, cache, asite, fsite))
+        for (cache, s1, s2), c in top.most_common(a.top):
+            if a.reuse:
+                print("  %s_per_conn=%.2f cache=%s free=%s alloc=%s"
+                      % (a.kind, c / conns, cache, s1, s2))
+            else:
+                print("  %s_per_conn=%.2f cache=%s alloc=%s free=%s"
+                      % (a.kind, c / conns, cache, s1, s2))
 
 
 if __name__ == "__main__":
