@@ -66,83 +66,73 @@ def runs(run_dir):
     return out
 
 
-def analyse(path, server, client, want="ss"):
-    live = {}			# ptr -> (cpu, alloc site, kmalloc size)
-    kinds = collections.Counter()
-    ss = collections.Counter()
-    unpaired = 0
-
-    def cpu_set(c):
-        return "s" if c in server else "c" if c in client else "o"
-
+def events(path):
+    """Each kmem event of a trace: (cpu, event, ptr, its fields)."""
     with open(path, errors="replace") as f:
         for line in f:
             m = EVENT.search(line)
             if not m:
                 continue
-            cpu, ev, rest = int(m.group(1)), m.group(2), m.group(3)
-            kv = dict(FIELD.findall(rest))
+            kv = dict(FIELD.findall(m.group(3)))
             ptr = kv.get("ptr")
             if not ptr or ptr in ("0000000000000000", "(null)"):
                 continue
-            if ev in ("kmem_cache_alloc", "kmalloc"):
-                size = kv.get("bytes_alloc") if ev == "kmalloc" else None
-                live[ptr] = (cpu, fn(kv.get("call_site", "?")), size)
-                continue
-            got = live.pop(ptr, None)
-            if got is None:
-                unpaired += 1
-                continue
-            acpu, asite, size = got
-            if acpu == cpu:
-                kinds["local"] += 1
-                continue
-            kind = cpu_set(acpu) + cpu_set(cpu)
-            kinds[kind] += 1
-            if kind == want:
-                cache = kv.get("name") or ("kmalloc-%s" % size if size else "?")
-                ss[(cache, asite, fn(kv.get("call_site", "?")))] += 1
-    return kinds, ss, unpaired
+            yield int(m.group(1)), m.group(2), ptr, kv
+
+
+def cpu_set(c, server, client):
+    return "s" if c in server else "c" if c in client else "o"
+
+
+ALLOCS = ("kmem_cache_alloc", "kmalloc")
+FREES = ("kmem_cache_free", "kfree")
+
+
+def pair_up(path, server, client, want, first):
+    """Pair each event of the kinds in @first (allocations, or frees) with
+    the next event of the other kind on the same object. Returns the pairs
+    per kind (local, or the two events' CPU sets), the top (cache, first
+    site, second site) of kind @want, and the second events with no first
+    in the trace."""
+    seen = {}			# ptr -> (cpu, site, cache name or kmalloc size)
+    kinds = collections.Counter()
+    top = collections.Counter()
+    alone = 0
+
+    for cpu, ev, ptr, kv in events(path):
+        size = kv.get("bytes_alloc") if ev == "kmalloc" else None
+        if ev in first:
+            seen[ptr] = (cpu, fn(kv.get("call_site", "?")),
+                         kv.get("name") or size)
+            continue
+        got = seen.pop(ptr, None)
+        if got is None:
+            alone += 1
+            continue
+        cpu1, site1, what = got
+        if cpu1 == cpu:
+            kinds["local"] += 1
+            continue
+        kind = cpu_set(cpu1, server, client) + cpu_set(cpu, server, client)
+        kinds[kind] += 1
+        if kind == want:
+            # A free event names its cache; a kmalloc is known by its size.
+            name = kv.get("name") or (what if ev in ALLOCS else None)
+            if not name:
+                size = what if ev in FREES else size
+                name = "kmalloc-%s" % size if size else "?"
+            top[(name, site1, fn(kv.get("call_site", "?")))] += 1
+    return kinds, top, alone
+
+
+def analyse(path, server, client, want="ss"):
+    """Frees of objects allocated on another CPU."""
+    return pair_up(path, server, client, want, ALLOCS)
 
 
 def analyse_reuse(path, server, client, want="ss"):
     """Allocations of objects last freed on another CPU."""
-    freed = {}			# ptr -> (cpu, free site)
-    kinds = collections.Counter()
-    top = collections.Counter()
-    fresh = 0
-
-    def cpu_set(c):
-        return "s" if c in server else "c" if c in client else "o"
-
-    with open(path, errors="replace") as f:
-        for line in f:
-            m = EVENT.search(line)
-            if not m:
-                continue
-            cpu, ev, rest = int(m.group(1)), m.group(2), m.group(3)
-            kv = dict(FIELD.findall(rest))
-            ptr = kv.get("ptr")
-            if not ptr or ptr in ("0000000000000000", "(null)"):
-                continue
-            if ev in ("kmem_cache_free", "kfree"):
-                freed[ptr] = (cpu, fn(kv.get("call_site", "?")))
-                continue
-            got = freed.pop(ptr, None)
-            if got is None:
-                fresh += 1
-                continue
-            fcpu, fsite = got
-            if fcpu == cpu:
-                kinds["local"] += 1
-                continue
-            kind = cpu_set(fcpu) + cpu_set(cpu)
-            kinds[kind] += 1
-            if kind == want:
-                size = kv.get("bytes_alloc") if ev == "kmalloc" else None
-                cache = kv.get("name") or ("kmalloc-%s" % size if size else "?")
-                top[(cache, fsite, fn(kv.get("call_site", "?")))] += 1
-    return kinds, top, fresh
+    return pair_up(path, server, client, want, FREES)
 
 
 def lost(path):
