@@ -116,6 +116,7 @@ struct srv_opts {
 	bool incoming_cpu;
 	bool fastsocket;
 	bool keepalive;
+	bool close_first;
 	const char *addr;
 	int port;
 	int backlog;

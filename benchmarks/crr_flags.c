@@ -183,6 +183,10 @@ static const struct flag crr_flags[] = {
 	      "listener(s); warns and continues on ENOPROTOOPT"),
 	SFLAG("keepalive", NULL, keepalive, flag_bool, 0, 0,
 	      "serve requests on a connection until the client closes"),
+	SFLAG("close-first", NULL, close_first, flag_bool, 0, 0,
+	      "close each connection right after its response, so\n"
+	      "that the server's side goes to TIME_WAIT (HTTP/1.0,\n"
+	      "Connection: close); not with --keepalive"),
 	SFLAG("addr", "A", addr, flag_str, 0, 0,
 	      "address to bind (default 127.0.0.1; IPv6 e.g. ::1)"),
 	SFLAG("port", "P", port, flag_int, 0, 65535,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * crr server: accept connections, answer one request on each (or many
- * with --keepalive), wait for the client's close.
+ * with --keepalive), wait for the client's close (or, with --close-first,
+ * close first).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -297,6 +298,10 @@ static void srv_conn_event(struct worker *w, struct sconn *c)
 				if (c->off == sopt.resp_size) {
 					w->st->served++;
 					c->nserved++;
+					if (sopt.close_first) {
+						conn_put(w, c);
+						return;
+					}
 					c->state = sopt.keepalive ? S_REQ :
 								    S_EOF;
 					c->off = 0;
@@ -480,6 +485,8 @@ static void server_parse(int argc, char **argv)
 	flags_parse(ROLE_SERVER, &sopt, argc, argv, server_usage);
 	if (sopt.incoming_cpu && sopt.mode != MODE_REUSEPORT)
 		bad_usage("--incoming-cpu needs --mode reuseport");
+	if (sopt.close_first && sopt.keepalive)
+		bad_usage("--close-first and --keepalive exclude each other");
 	if (!sopt.workers)
 		sopt.workers = ncpu;
 }

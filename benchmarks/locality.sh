@@ -37,6 +37,8 @@
 #   --wire veth|nic   placement.sh's wire (default veth); nic boots with
 #                     vm-run --wire N: two N-queue virtio-net NICs,
 #                     flows spread over the queues by their hash
+#   --close-first     placement.sh --close-first: crr's server closes
+#                     first, so that its side goes to TIME_WAIT
 #   --isolate         boot with isolcpus=domain,<server CPUs>: the server
 #                     CPUs get no scheduler domain, so the scheduler's
 #                     load balancing (which reads every CPU's run queue
@@ -69,8 +71,9 @@ callers=0
 timer_args=()
 wire=veth
 isolate=0
+close_args=()
 
-usage() { sed -n '4,50p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,54p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "locality.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -88,6 +91,7 @@ while [ $# -gt 0 ]; do
 	--callers) callers=1; shift ;;
 	--wire) wire=$2; shift 2 ;;
 	--isolate) isolate=1; shift ;;
+	--close-first) close_args=(--close-first); shift ;;
 	--timer-migration) timer_args=(--timer-migration "$2"); shift 2 ;;
 	-h|--help) usage 0 ;;
 	*) echo "locality.sh: unknown option $1" >&2; usage ;;
@@ -132,7 +136,8 @@ for n in ${servers//,/ }; do
 			--server-cpus "$srv" --client-cpus "$cli" \
 			--configs "$configs" --duration "$duration" \
 			--repeats "$repeats" --reserve-us "$r" \
-			"${timer_args[@]}" --wire $wire --module "$module"; then
+			"${timer_args[@]}" "${close_args[@]}" --wire $wire \
+			--module "$module"; then
 			echo "locality.sh: boot $dir failed" >&2
 			rc=1
 		fi

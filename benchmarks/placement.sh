@@ -54,6 +54,10 @@
 #   --module PATH       fastsocket.ko to load (default $FS_MODULE); without
 #                       it the fs_* configurations are skipped
 #   --ipv6              connect over fd77::/64 instead of 10.77.0.0/24
+#   --close-first       crr's server closes each connection right after
+#                       its response (crr server --close-first), so that
+#                       the server's side goes to TIME_WAIT; nginx already
+#                       does, as the client sends "Connection: close"
 #   --wire veth|nic     the wire between the two namespaces (default veth)
 #   --no-client-rps     leave RPS off on the client's veth
 #   --no-server-rps     leave RPS off on the server's veth: a control, the
@@ -124,6 +128,7 @@ reserve=
 mark=
 meter=0
 ipv6=0
+close_first=0
 client_rps=1
 server_rps=1
 wire=veth
@@ -149,7 +154,7 @@ dev_bs=vb-srv
 dev_bb=vb-bak
 rfs_entries=32768
 
-usage() { sed -n '4,109p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '4,113p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 log() { echo "placement: $*" >&2; }
 die() { log "$*"; exit 1; }
 bad() { log "$*"; exit 2; }
@@ -176,6 +181,7 @@ while [ $# -gt 0 ]; do
 		esac
 		shift 2 ;;
 	--ipv6) ipv6=1; shift ;;
+	--close-first) close_first=1; shift ;;
 	--meter) meter=1; shift ;;
 	--no-client-rps) client_rps=0; shift ;;
 	--no-server-rps) server_rps=0; shift ;;
@@ -555,7 +561,7 @@ bak_proc=/proc/$holder_bak/net
 	echo "switches=$switches"
 	echo "listen_reserve_us=$([ $has_reserve = 1 ] && cat $fsdir/listen_reserve_us || echo missing)"
 	echo "configs=${cfgs[*]}"
-	echo "repeats=$repeats duration=$duration flows=$flows rotate=$rotate ipv6=$ipv6 mark=${mark:-none}"
+	echo "repeats=$repeats duration=$duration flows=$flows rotate=$rotate ipv6=$ipv6 close_first=$close_first mark=${mark:-none}"
 	echo "server_cpus=$srv_list client_cpus=$cli_list"
 	echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
 	echo "timer_migration=$(cat /proc/sys/kernel/timer_migration 2>/dev/null || echo missing)"
@@ -779,6 +785,9 @@ server_start()
 	[ "${words[0]}" = haproxy ] && ports=$port-$((port + 1))
 	[ "${cfg_net[$c]}" = rfs ] && rfs=1
 	srv_setup "${cfg_fs[$c]}" $rfs "$ports"
+	if [ "${words[0]}" = crr ] && [ $close_first = 1 ]; then
+		words+=(--close-first)
+	fi
 	srv_args="${words[*]}"
 	if [ $ipv6 = 1 ]; then lsn="[$saddr]:$port"; else lsn=$saddr:$port; fi
 	case ${words[0]} in

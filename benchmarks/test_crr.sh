@@ -176,6 +176,15 @@ else
 fi
 run_case "fork+exclusive+linger0" count \
 	"--mode fork --exclusive --workers 2 --port 0" "$crr_args --linger0"
+run_case "fork+close-first" count \
+	"--mode fork --workers 2 --port 0 --close-first" "$crr_args"
+# The server closed first: its side of most connections is in TIME_WAIT.
+tw=$(ss -tanH state time-wait "( sport = :$port )" 2>/dev/null | wc -l)
+if [ "$tw" -ge 1000 ]; then
+	ok "close-first: $tw server-side TIME_WAIT sockets"
+else
+	bad "close-first: $tw server-side TIME_WAIT sockets (want >= 1000 of 2000)"
+fi
 run_case "keepalive" keepalive "--mode fork --workers 2 --port 0 --keepalive" \
 	"--keepalive --threads 2 --flows 4 --duration 1 --csv $tmp/rr.csv --label ka"
 
@@ -209,6 +218,7 @@ cli_check 2 client --threads 2
 cli_check 2 client --port 1 --flows abc
 cli_check 2 server --mode nope
 cli_check 2 server --bogus
+cli_check 2 server --close-first --keepalive
 # the meter's phase marks: a no-op without the plugin
 cli_check 0 mark begin
 cli_check 0 mark end shared

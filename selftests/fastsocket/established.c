@@ -621,14 +621,14 @@ TEST_F(est, time_wait_reused_in_block)
  * as ss lists them; with @kill, ss -K run on CPU 0 destroys them and
  * lists those it destroyed. The count, or -1.
  */
-static int ss_established(bool kill, const char *dir, int port)
+static int ss_state(bool kill, const char *state, const char *dir, int port)
 {
 	char cmd[128], line[512];
 	FILE *f;
 	int n = 0;
 
-	snprintf(cmd, sizeof(cmd), "%s -tnH state established %s = :%d",
-		 kill ? "taskset -c 0 ss -K" : "ss", dir, port);
+	snprintf(cmd, sizeof(cmd), "%s -tnH state %s %s = :%d",
+		 kill ? "taskset -c 0 ss -K" : "ss", state, dir, port);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
@@ -656,7 +656,7 @@ TEST_F_TIMEOUT(est, ss_kills_local_connections, 120)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ping(fd));
 	/* sin_port and sin6_port are at the same place */
-	n = ss_established(true, "dport",
+	n = ss_state(true, "established", "dport",
 			   ntohs(((struct sockaddr_in *)&self->peer_addr)->sin_port));
 	if (ping(fd) == 0)
 		SKIP(close(fd); return,
@@ -665,11 +665,11 @@ TEST_F_TIMEOUT(est, ss_kills_local_connections, 120)
 	close(fd);
 
 	ASSERT_EQ(0, peer_do(&self->peer, CONNS));
-	EXPECT_EQ(CONNS, ss_established(false, "sport", self->port));
+	EXPECT_EQ(CONNS, ss_state(false, "established", "sport", self->port));
 	remote = total("est_hit_remote");
-	EXPECT_EQ(CONNS, ss_established(true, "sport", self->port));
+	EXPECT_EQ(CONNS, ss_state(true, "established", "sport", self->port));
 	EXPECT_LT(remote, total("est_hit_remote"));
-	EXPECT_EQ(0, ss_established(false, "sport", self->port));
+	EXPECT_EQ(0, ss_state(false, "established", "sport", self->port));
 	/* the peer saw every connection reset */
 	EXPECT_EQ(CONNS, peer_do(&self->peer, 0));
 	ASSERT_EQ(0, peer_do(&self->peer, -1));
@@ -1169,39 +1169,73 @@ static void *close_first_main(void *p)
 }
 
 /*
- * A child whose server closes first goes to TIME_WAIT through the bind
- * bucket: the hand-over makes it an owner there first (bind_spliced), and
- * the TIME_WAIT sockets hold the port after the listener is gone, as on
- * vanilla: a bind() without SO_REUSEADDR is refused, one with it (the
- * listener had it too) succeeds.
+ * A child whose server closes first goes to TIME_WAIT, and its TIME_WAIT
+ * socket holds the port on the same CPU's owner list (bind_tw_local), not
+ * in the port's bind bucket. Every bind() verdict stays as on vanilla:
+ * while the listener is there it decides them; when it closes, the
+ * TIME_WAIT sockets join the bucket (bind_spliced) and hold the port
+ * there, so a bind() without SO_REUSEADDR is refused and one with it (the
+ * listener had it too) succeeds. Killed while the listener is there
+ * (ss -K), they leave their lists, and once the listener is closed the
+ * port is free for any bind(). The control: with established off, the
+ * TIME_WAIT sockets join the bucket as before, and nothing is counted.
  */
-TEST_F(est, time_wait_joins_bind_bucket)
+TEST_F_TIMEOUT(est, time_wait_holds_port_per_cpu, 120)
 {
-	int family = variant->family, lfd, port;
-	struct close_first cf = { .n = CONNS };
-	long local, spliced;
-	struct peer p2;
+	enum { CONTROL, SPLICE, KILL };
+	int family = variant->family, lfd, port, round;
+	const int n = CONNS / 2;
+	long tw, spliced;
 	pthread_t t;
 
-	lfd = listener_with_peer(&p2, self->ns, family);
-	ASSERT_LE(0, lfd);
-	port = fs_local_port(lfd);
-	local = total("bind_local");
-	spliced = total("bind_spliced");
-	cf.lfd = lfd;
-	ASSERT_EQ(0, pthread_create(&t, NULL, close_first_main, &cf));
-	ASSERT_EQ(0, peer_do(&p2, CONNS));
-	pthread_join(t, NULL);
-	EXPECT_EQ(local + CONNS, total("bind_local"));
-	/* each went to TIME_WAIT once the peer acknowledged its FIN */
-	EXPECT_EQ(spliced + CONNS, fs_stat_wait("bind_spliced", -1,
-						spliced + CONNS, 2000));
-	ASSERT_EQ(0, peer_do(&p2, -1));
-	peer_stop(&p2);
+	for (round = CONTROL; round <= KILL; round++) {
+		struct close_first cf = { .n = n };
+		struct peer p2;
 
-	close(lfd);
-	EXPECT_EQ(EADDRINUSE, try_bind(family, "0.0.0.0", "::", port, false));
-	EXPECT_EQ(0, try_bind(family, "0.0.0.0", "::", port, true));
+		ASSERT_EQ(0, fs_sysctl_write("established",
+					     round == CONTROL ? "0" : "1"));
+		lfd = listener_with_peer(&p2, self->ns, family);
+		ASSERT_LE(0, lfd);
+		port = fs_local_port(lfd);
+		tw = total("bind_tw_local");
+		spliced = total("bind_spliced");
+		cf.lfd = lfd;
+		ASSERT_EQ(0, pthread_create(&t, NULL, close_first_main, &cf));
+		ASSERT_EQ(0, peer_do(&p2, n));
+		pthread_join(t, NULL);
+		/* each goes to TIME_WAIT once the peer acknowledges its FIN */
+		if (round != CONTROL)
+			EXPECT_EQ(tw + n, fs_stat_wait("bind_tw_local", -1,
+						       tw + n, 5000));
+		ASSERT_EQ(0, peer_do(&p2, -1));
+		peer_stop(&p2);
+		EXPECT_EQ(EADDRINUSE, try_bind(family, "0.0.0.0", "::", port,
+					       false));
+		if (round == SPLICE)
+			EXPECT_EQ(n, ss_state(false, "time-wait", "sport",
+					      port));
+		if (round == KILL) {
+			EXPECT_EQ(n, ss_state(true, "time-wait", "sport",
+					      port));
+			EXPECT_EQ(0, ss_state(false, "time-wait", "sport",
+					      port));
+		}
+
+		close(lfd);
+		if (round == CONTROL)
+			EXPECT_EQ(tw, total("bind_tw_local"));
+		EXPECT_EQ(spliced + (round == SPLICE ? n : 0),
+			  total("bind_spliced"));
+		if (round == KILL) {
+			EXPECT_EQ(0, try_bind(family, "0.0.0.0", "::", port,
+					      false));
+		} else {
+			EXPECT_EQ(EADDRINUSE, try_bind(family, "0.0.0.0", "::",
+						       port, false));
+			EXPECT_EQ(0, try_bind(family, "0.0.0.0", "::", port,
+					      true));
+		}
+	}
 }
 
 /* Whether `ip tcp_metrics show` lists a cached RTT for @addr; -1: no ip. */
