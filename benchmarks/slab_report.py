@@ -94,32 +94,32 @@ def pair_up(path, server, client, want, first):
     per kind (local, or the two events' CPU sets), the top (cache, first
     site, second site) of kind @want, and the second events with no first
     in the trace."""
-    seen = {}			# ptr -> (cpu, site, cache name or kmalloc size)
+    seen = {}			# ptr -> (cpu, site, cache name, kmalloc size)
     kinds = collections.Counter()
     top = collections.Counter()
     alone = 0
 
     for cpu, ev, ptr, kv in events(path):
+        # A free event names its cache; a kmalloc is known by its size.
+        name = kv.get("name")
         size = kv.get("bytes_alloc") if ev == "kmalloc" else None
         if ev in first:
-            seen[ptr] = (cpu, fn(kv.get("call_site", "?")),
-                         kv.get("name") or size)
+            seen[ptr] = (cpu, fn(kv.get("call_site", "?")), name, size)
             continue
         got = seen.pop(ptr, None)
         if got is None:
             alone += 1
             continue
-        cpu1, site1, what = got
+        cpu1, site1, name1, size1 = got
         if cpu1 == cpu:
             kinds["local"] += 1
             continue
         kind = cpu_set(cpu1, server, client) + cpu_set(cpu, server, client)
         kinds[kind] += 1
         if kind == want:
-            # A free event names its cache; a kmalloc is known by its size.
-            name = kv.get("name") or (what if ev in ALLOCS else None)
+            name = name or name1
+            size = size or size1
             if not name:
-                size = what if ev in FREES else size
                 name = "kmalloc-%s" % size if size else "?"
             top[(name, site1, fn(kv.get("call_site", "?")))] += 1
     return kinds, top, alone
