@@ -1238,6 +1238,94 @@ TEST_F_TIMEOUT(est, time_wait_holds_port_per_cpu, 120)
 	}
 }
 
+/* "tw N" of /proc/net/sockstat: this netns's TIME_WAIT sockets, or -1. */
+static long sockstat_tw(void)
+{
+	char line[256];
+	long tw = -1;
+	FILE *f;
+
+	f = fopen("/proc/net/sockstat", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "TCP: inuse %*d orphan %*d tw %ld", &tw) == 1)
+			break;
+	fclose(f);
+	return tw;
+}
+
+/*
+ * With established armed, a TIME_WAIT socket is counted on its CPU
+ * (tw_count_local), not in the netns's shared tw_refcount, and the count
+ * keeps its meaning: /proc/net/sockstat lists it, and net.ipv4.
+ * tcp_max_tw_buckets still holds, exactly (the rest of the connections
+ * close without TIME_WAIT: TCPTimeWaitOverflow). Killing them (ss -K)
+ * takes them off the count again. The control: with established off,
+ * nothing is counted per CPU, and the same holds.
+ */
+TEST_F_TIMEOUT(est, time_wait_counted_per_cpu, 120)
+{
+	int family = variant->family, lfd, port, round, ms;
+	const int n = CONNS / 2, limit = n / 2;
+	long tw0, over0, counted, made;
+	char max[32];
+	pthread_t t;
+
+	ASSERT_EQ(0, fs_read_file("/proc/sys/net/ipv4/tcp_max_tw_buckets",
+				  max, sizeof(max)));
+	for (round = 0; round < 2; round++) {
+		struct close_first cf = { .n = n };
+		char buf[32];
+		struct peer p2;
+
+		ASSERT_EQ(0, fs_sysctl_write("established", round ? "1" : "0"));
+		lfd = listener_with_peer(&p2, self->ns, family);
+		ASSERT_LE(0, lfd);
+		port = fs_local_port(lfd);
+		tw0 = sockstat_tw();
+		ASSERT_LE(0, tw0);
+		over0 = fs_tcpext("TCPTimeWaitOverflow");
+		ASSERT_LE(0, over0);
+		counted = total("tw_count_local");
+		ASSERT_LE(0, counted);
+		snprintf(buf, sizeof(buf), "%ld", tw0 + limit);
+		ASSERT_EQ(0, fs_write_file("/proc/sys/net/ipv4/tcp_max_tw_buckets",
+					   buf));
+
+		cf.lfd = lfd;
+		ASSERT_EQ(0, pthread_create(&t, NULL, close_first_main, &cf));
+		/* No connection is lost: each one echoes. */
+		ASSERT_EQ(0, peer_do(&p2, n));
+		pthread_join(t, NULL);
+		/* each gets a TIME_WAIT socket, or overflows, once acked */
+		for (ms = 0; ms < 5000; ms += 10) {
+			made = sockstat_tw() - tw0 +
+			       fs_tcpext("TCPTimeWaitOverflow") - over0;
+			if (made >= n)
+				break;
+			usleep(10000);
+		}
+		EXPECT_EQ(limit, sockstat_tw() - tw0);
+		EXPECT_EQ(n - limit, fs_tcpext("TCPTimeWaitOverflow") - over0);
+		EXPECT_EQ(round ? limit : 0, total("tw_count_local") - counted);
+
+		/* The peer's FINs take them from FIN_WAIT2 to TIME_WAIT. */
+		ASSERT_EQ(0, peer_do(&p2, -1));
+		for (ms = 0; ms < 5000; ms += 100) {
+			if (ss_state(false, "time-wait", "sport", port) >= limit)
+				break;
+			usleep(100000);
+		}
+		EXPECT_EQ(limit, ss_state(true, "time-wait", "sport", port));
+		EXPECT_EQ(tw0, sockstat_tw());
+		peer_stop(&p2);
+		close(lfd);
+	}
+	EXPECT_EQ(0, fs_write_file("/proc/sys/net/ipv4/tcp_max_tw_buckets",
+				   max));
+}
+
 /* Whether `ip tcp_metrics show` lists a cached RTT for @addr; -1: no ip. */
 static int metrics_cached(const char *addr)
 {
@@ -1344,7 +1432,8 @@ static void netref_server(const char *ns, int family, int in, int out)
 	before = fs_stat("netref_local", -1);
 	ok = accept_echo(lfd, fds, CONNS / 2) ||
 	     fs_stat("netref_local", -1) != before;
-	if (write(out, &ok, 1) != 1 || fs_sysctl_write("established", "1"))
+	/* armed before the answer lets the peer make the next ones */
+	if (fs_sysctl_write("established", "1") || write(out, &ok, 1) != 1)
 		_exit(1);
 	ok = accept_echo(lfd, fds + CONNS / 2, CONNS) ||
 	     fs_stat("netref_local", -1) != before + CONNS;
