@@ -57,7 +57,9 @@
 #   --close-first       crr's server closes each connection right after
 #                       its response (crr server --close-first), so that
 #                       the server's side goes to TIME_WAIT; nginx already
-#                       does, as the client sends "Connection: close"
+#                       does, as the client sends "Connection: close".
+#                       Each configuration's TIME_WAIT sockets are killed
+#                       (ss -K) before the next one starts
 #   --wire veth|nic     the wire between the two namespaces (default veth)
 #   --no-client-rps     leave RPS off on the client's veth
 #   --no-server-rps     leave RPS off on the server's veth: a control, the
@@ -857,6 +859,12 @@ server_stop()
 	stop_pid "$srv_pid"
 	stop_pid "$backend_pid"
 	srv_pid= backend_pid=
+	# A server that closes first leaves its TIME_WAIT sockets behind, in
+	# the usual buckets and the death row's shared count: the next
+	# configuration starts without them, as it would in a boot of its own.
+	if [ $close_first = 1 ]; then
+		ip netns exec $ns_srv ss -K -tn state time-wait > /dev/null 2>&1 || true
+	fi
 }
 
 # client CONFIG RAWPREFIX: the timed run, with the phase hook around it.
