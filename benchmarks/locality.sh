@@ -30,6 +30,8 @@
 #   --out DIR         default build/locality/<timestamp>; build/locality/latest
 #                     points to the last one
 #   --top N           functions listed per configuration (default 15)
+#   --sites N         transfer sites the meter writes per phase (its top=,
+#                     default 200): more of the tail is then attributed
 #   --callers         the meter also keys each transfer by its caller
 #                     (callers=1); the report then lists function <- caller
 #   --timer-migration N  placement.sh's kernel.timer_migration (default:
@@ -68,6 +70,7 @@ module=$top/build/module-obj-bench/fastsocket.ko
 out=
 ntop=15
 callers=0
+sites=200
 timer_args=()
 wire=veth
 isolate=0
@@ -88,6 +91,7 @@ while [ $# -gt 0 ]; do
 	--module) module=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--top) ntop=$2; shift 2 ;;
+	--sites) sites=$2; shift 2 ;;
 	--callers) callers=1; shift ;;
 	--wire) wire=$2; shift 2 ;;
 	--isolate) isolate=1; shift ;;
@@ -98,6 +102,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [[ $servers =~ ^[1-8](,[1-8])*$ ]] || die "--servers wants counts 1-8, e.g. 2,4"
+[[ $sites =~ ^[1-9][0-9]*$ ]] || die "--sites wants a positive count"
 case $wire in veth|nic) ;; *) die "--wire wants veth or nic" ;; esac
 [ $isolate = 0 ] || [ $wire = nic ] ||
 	die "--isolate needs --wire nic: the kernel refuses RPS onto isolated CPUs"
@@ -130,7 +135,7 @@ for n in ${servers//,/ }; do
 		# quotes it for /bin/sh, which knows no $'...'.
 		if ! "$top/tools/vm-run" --icount -q -c $((2 * n)) -m 2048 \
 			-t 5400 -k "$kernel" -o "$dir" "${wire_args[@]}" \
-			--plugin "$plugin,out=$dir/meter.txt,switch=$sw,server=$srv,client=$cli,callers=$callers" \
+			--plugin "$plugin,out=$dir/meter.txt,switch=$sw,server=$srv,client=$cli,callers=$callers,top=$sites" \
 			-- sh -c 'echo 0 > /proc/sys/kernel/kptr_restrict && cat /proc/kallsyms > "$FS_OUT/kallsyms" && exec "$@"' sh \
 			"$top/benchmarks/placement.sh" --meter \
 			--server-cpus "$srv" --client-cpus "$cli" \
