@@ -7,7 +7,8 @@
 #                               git repo (tag "base") and apply linux-patches/
 #   kernel.sh vanilla-tree      build/linux-vanilla: a worktree at "base"
 #   kernel.sh build FLAVOR      configure and build bzImage; FLAVOR is
-#                               test | bench | vanilla | nofs | kcsan
+#                               test | bench | vanilla | nofs | kcsan |
+#                               bench-hz100 (bench at HZ=100)
 #   kernel.sh export            regenerate linux-patches/ from build/linux
 #   kernel.sh check             checkpatch --strict on every patch
 #   kernel.sh check-build [FROM [TO]]
@@ -180,6 +181,8 @@ configure() {
 	test) frags+=("$patches/config/test.config" "$patches/fastsocket.config") ;;
 	kcsan) frags+=("$patches/config/kcsan.config" "$patches/fastsocket.config") ;;
 	bench) frags+=("$patches/config/bench.config" "$patches/fastsocket.config") ;;
+	bench-hz100) frags+=("$patches/config/bench.config" "$patches/fastsocket.config"
+		"$patches/config/hz100.config") ;;
 	vanilla) frags+=("$patches/config/bench.config") ;;
 	nofs) frags+=("$patches/config/bench.config" "$patches/config/nofs.config") ;;
 	*) die "unknown flavor $flavor" ;;
