@@ -17,7 +17,9 @@ scale-SWITCH.png (gnuplot, benchmarks/locality.gp). Writes locality.txt
 (key=value, one line per record) next to the boots.
 """
 import argparse
+import collections
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -106,9 +108,55 @@ def fmt(v, f="%.1f"):
     return f % v if isinstance(v, float) else (v if v is not None else "-")
 
 
+# --groups: each (function <- caller) site goes to the first group whose
+# pattern matches "function <- caller"; a reading aid for the tail, not a
+# measurement of its own.
+GROUPS = [
+    ("ticks and time", r"tick|jiffies|ktime|timekeeping|hrtimer|"
+     r"rcu_sched_clock|tmigr|task_mm_cid|add_interrupt_randomness|"
+     r"update_process_times|timerqueue|clockevents|sched_clock|"
+     r"update_rq_clock|run_timer|lock_timer_base|rcu_"),
+    ("neighbour entry and TCP metrics",
+     r"neigh|ip_finish_output2|tcp_\w*metrics"),
+    ("slab and pages", r"slab|kmem_cache|kmalloc|kfree|allocate_slab|"
+     r"memcpy_orig <- sk_clone_lock|page_to_skb|__build_skb|napi_alloc|"
+     r"napi_skb|skb_release|alloc_pages|free_unref|rmqueue|"
+     r"get_page_from_freelist|kvfree|build_detached"),
+    ("established table", r"inet_ehash|inet_unhash|__inet_lookup"),
+    ("listen queues, epoll and wake-ups",
+     r"fastsocket_l|fastsocket_wq|fastsocket_reqsk|fastsocket_acceptq|ep_|"
+     r"epoll|__wake_up|tcp_poll|inet_csk_accept|sock_def_readable|wake|"
+     r"ttwu|__percpu_counter_compare"),
+    ("bind bucket or lists", r"fastsocket_bind|inet_bind|inet_put_port|"
+     r"__inet_inherit_port"),
+    ("VFS-light pair", r"sock_pair"),
+    ("scheduler", r"schedule|pick_next|enqueue|dequeue|update_load|"
+     r"update_curr|idle|avg_vruntime|sched_|select_task|set_next"),
+    ("other socket and TCP state", r"tcp|sk_|sock|inet|ip_|skb|dst|net"),
+    ("the rest", r""),
+]
+
+
+def group_table(text):
+    """Markdown rows: per-connection transfers of each GROUPS entry."""
+    sums = collections.OrderedDict((g, 0.0) for g, _ in GROUPS)
+    pats = [(g, re.compile(p)) for g, p in GROUPS]
+    for m in re.finditer(r"per_conn=([\d.]+) .*func=(\S+ <- \S+)$", text,
+                         re.M):
+        for g, p in pats:
+            if p.search(m.group(2)):
+                sums[g] += float(m.group(1))
+                break
+    return ["| %s | %.2f |" % (g, v) for g, v in sums.items()]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--groups", action="store_true",
+                    help="with the meter's callers, sum the listed sites "
+                    "into groups (ticks and time, slab, epoll...); list "
+                    "enough of them (--top, locality.sh --sites)")
     ap.add_argument("dir")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -179,6 +227,12 @@ def main():
             print("```")
             print((res.stdout or res.stderr).rstrip())
             print("```\n")
+            if args.groups:
+                print("### %s, %s: the listed sites in groups\n" % (
+                    b, r["config"]))
+                print("| group | server<->server transfers per connection |")
+                print("|---|---|")
+                print("\n".join(group_table(res.stdout)) + "\n")
     with open(os.path.join(args.dir, "locality.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     scale(args.dir, allrecs)
