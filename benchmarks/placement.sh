@@ -856,6 +856,7 @@ start_nginx()
 
 server_stop()
 {
+	local left
 	stop_pid "$srv_pid"
 	stop_pid "$backend_pid"
 	srv_pid= backend_pid=
@@ -864,6 +865,9 @@ server_stop()
 	# configuration starts without them, as it would in a boot of its own.
 	if [ $close_first = 1 ]; then
 		ip netns exec $ns_srv ss -K -tn state time-wait > /dev/null 2>&1 || true
+		left=$({ ip netns exec $ns_srv ss -tnH state time-wait 2>/dev/null || true; } | wc -l)
+		[ "$left" = 0 ] ||
+			log "warning: $left TIME_WAIT sockets left for the next configuration (ss -K needs CONFIG_INET_DIAG_DESTROY)"
 	fi
 }
 
