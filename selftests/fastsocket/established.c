@@ -1116,13 +1116,14 @@ TEST_F(est, bind_bucket_per_cpu)
 }
 
 /*
- * An enabled listener of @family here, and peer @p in netns @ns whose
- * connections go to it: the listener's fd, or -1.
+ * A listener of @family here with TCP_FASTSOCKET @mode, and peer @p in
+ * netns @ns whose connections go to it: the listener's fd, or -1.
  */
-static int listener_with_peer(struct peer *p, const char *ns, int family)
+static int listener_with_peer(struct peer *p, const char *ns, int family,
+			      int mode)
 {
 	struct sockaddr_storage here;
-	int lfd = listener(family, TCP_FASTSOCKET_ON);
+	int lfd = listener(family, mode);
 	socklen_t hlen;
 
 	if (lfd < 0)
@@ -1194,7 +1195,7 @@ TEST_F_TIMEOUT(est, time_wait_holds_port_per_cpu, 120)
 
 		ASSERT_EQ(0, fs_sysctl_write("established",
 					     round == CONTROL ? "0" : "1"));
-		lfd = listener_with_peer(&p2, self->ns, family);
+		lfd = listener_with_peer(&p2, self->ns, family, TCP_FASTSOCKET_ON);
 		ASSERT_LE(0, lfd);
 		port = fs_local_port(lfd);
 		tw = total("bind_tw_local");
@@ -1280,7 +1281,7 @@ TEST_F_TIMEOUT(est, time_wait_counted_per_cpu, 120)
 		struct peer p2;
 
 		ASSERT_EQ(0, fs_sysctl_write("established", round ? "1" : "0"));
-		lfd = listener_with_peer(&p2, self->ns, family);
+		lfd = listener_with_peer(&p2, self->ns, family, TCP_FASTSOCKET_ON);
 		ASSERT_LE(0, lfd);
 		port = fs_local_port(lfd);
 		tw0 = sockstat_tw();
@@ -1326,6 +1327,99 @@ TEST_F_TIMEOUT(est, time_wait_counted_per_cpu, 120)
 				   max));
 }
 
+/*
+ * How many lookups here left the tuple's usual bucket out while the peer
+ * opened CONNS connections to the enabled listener and closed them; -1
+ * if one failed.
+ */
+static long usual_skips(struct peer *p)
+{
+	long before = total("est_usual_skip");
+
+	if (before < 0 || peer_do(p, CONNS) || peer_do(p, -1))
+		return -1;
+	return total("est_usual_skip") - before;
+}
+
+/* Wait up to 5 s for @n TCP sockets here in @state whose @dir is @port. */
+static int ss_wait(const char *state, const char *dir, int port, int n)
+{
+	int ms, got = -1;
+
+	for (ms = 0; ms < 5000; ms += 50) {
+		got = ss_state(false, state, dir, port);
+		if (got == n)
+			break;
+		usleep(50000);
+	}
+	return got;
+}
+
+/*
+ * A lookup that expects its socket in a CPU block leaves the tuple's usual
+ * bucket out while no socket of the netns is in a usual bucket
+ * (est_usual_skip), and probes it while one is: an active connection
+ * without Fastsocket, then its TIME_WAIT socket; the request socket and
+ * then the child of a listener without Fastsocket; a connection made while
+ * "established" was off, which arming it again finds. Each one counts
+ * until it leaves, however it leaves (ss -K, a reset, the peer's close);
+ * a netns whose count is not back to zero when it dies warns. No
+ * connection is lost meanwhile.
+ */
+TEST_F_TIMEOUT(est, usual_bucket_probed_while_used, 120)
+{
+	int pport = ntohs(((struct sockaddr_in *)&self->peer_addr)->sin_port);
+	struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+	int family = variant->family, fd, lfd, port;
+	pthread_t echo;
+	struct peer p2;
+
+	/* nothing in a usual bucket: the SYNs leave it out */
+	EXPECT_LT(0, usual_skips(&self->peer));
+
+	/* an active connection without Fastsocket goes to its usual bucket */
+	fd = fs_connect_addr((const struct sockaddr *)&self->peer_addr,
+			     self->peer_len, SOCK_STREAM, TCP_FASTSOCKET_OFF);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ping(fd));
+	EXPECT_EQ(0, usual_skips(&self->peer));
+	/* we close first: its TIME_WAIT socket takes its place and count */
+	close(fd);
+	ASSERT_EQ(1, ss_wait("time-wait", "dport", pport, 1));
+	EXPECT_EQ(0, usual_skips(&self->peer));
+	EXPECT_EQ(1, ss_state(true, "time-wait", "dport", pport));
+	EXPECT_LT(0, usual_skips(&self->peer));
+
+	/* a connection of a listener without Fastsocket, kept open */
+	lfd = listener_with_peer(&p2, self->ns, family, TCP_FASTSOCKET_OFF);
+	ASSERT_LE(0, lfd);
+	port = fs_local_port(lfd);
+	ASSERT_EQ(0, pthread_create(&echo, NULL, echo_main, &lfd));
+	EXPECT_EQ(0, peer_do(&p2, 1));
+	EXPECT_EQ(0, usual_skips(&self->peer));
+	/* the peer closes first; our side leaves once its FIN is acked */
+	EXPECT_EQ(0, peer_do(&p2, -1));
+	EXPECT_EQ(0, ss_wait("connected", "sport", port, 0));
+	EXPECT_LT(0, usual_skips(&self->peer));
+	peer_stop(&p2);
+	pthread_cancel(echo);
+	pthread_join(echo, NULL);
+	close(lfd);
+
+	/* made while established was off: found when it is armed again */
+	ASSERT_EQ(0, fs_sysctl_write("established", "0"));
+	fd = fs_connect_addr((const struct sockaddr *)&self->peer_addr,
+			     self->peer_len, SOCK_STREAM, TCP_FASTSOCKET_OFF);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fs_sysctl_write("established", "1"));
+	EXPECT_EQ(0, ping(fd));
+	EXPECT_EQ(0, usual_skips(&self->peer));
+	/* a reset takes it out at once */
+	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)));
+	close(fd);
+	EXPECT_LT(0, usual_skips(&self->peer));
+}
+
 /* Whether `ip tcp_metrics show` lists a cached RTT for @addr; -1: no ip. */
 static int metrics_cached(const char *addr)
 {
@@ -1362,7 +1456,7 @@ TEST_F_TIMEOUT(est, metrics_updated_once_per_jiffy, 120)
 	struct peer p2;
 	pthread_t t;
 
-	lfd = listener_with_peer(&p2, self->ns, family);
+	lfd = listener_with_peer(&p2, self->ns, family, TCP_FASTSOCKET_ON);
 	ASSERT_LE(0, lfd);
 	port = fs_local_port(lfd);
 	cf.lfd = lfd;
