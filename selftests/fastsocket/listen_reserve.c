@@ -15,7 +15,8 @@
  * - liveness: a stopped worker's connections are taken elsewhere once the
  *   bound expires; a reserved connection is not readable elsewhere before
  *   (no EAGAIN spin for level-triggered epoll) and is after; a long queue
- *   opens at once; a CPU without acceptor is stolen from at once; bound 0
+ *   opens at once; a CPU without acceptor is stolen from at once, one
+ *   whose epoll instance sleeps on the listener is not; bound 0
  *   is the old behaviour; one unpinned acceptor still gets everything.
  *
  * On loopback with RPS off, a connection's handshake runs in softirq on
@@ -465,6 +466,107 @@ TEST_F(reserve, reserved_until_the_bound)
 	close(s);
 	close(c);
 	close(ep);
+}
+
+/*
+ * An EPOLLEXCLUSIVE epoll instance of CPU 1 on the listener (with @keep),
+ * or one that left it again: set up on CPU 1, then asleep in epoll_wait()
+ * until the test ends, accepting nothing.
+ */
+struct sleeper {
+	int	lfd;
+	bool	keep;
+	int	ready[2], quit[2];
+	int	ret;
+};
+
+static void *sleeper_main(void *arg)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct epoll_event q = { .events = EPOLLIN };
+	struct sleeper *sl = arg;
+	int ep = -1;
+	char b = 0;
+
+	sl->ret = -1;
+	if (pin_to(1))
+		goto out;
+	ep = epoll_create1(0);
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sl->lfd, &ev) ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, sl->quit[0], &q) ||
+	    (!sl->keep && epoll_ctl(ep, EPOLL_CTL_DEL, sl->lfd, NULL)))
+		goto out;
+	sl->ret = 0;
+out:
+	if (write(sl->ready[1], &b, 1) == 1 && !sl->ret) {
+		/* woken by a connection, or told to quit: wait for the latter */
+		epoll_wait(ep, &ev, 1, -1);
+		while (read(sl->quit[0], &b, 1) < 0 && errno == EINTR)
+			;
+	}
+	if (ep >= 0)
+		close(ep);
+	return NULL;
+}
+
+/*
+ * An epoll instance that polls the listener from CPU 1 is an acceptor
+ * there even when it has slept longer than ten bounds since its last
+ * visit: a connection queued on CPU 1 stays reserved for it, and CPU 0
+ * takes it only when the bound (300 ms) expires (steal_late). The control,
+ * in the same test: once the instance has left the listener, a connection
+ * queued after as long a sleep is taken at once (steal_absent).
+ */
+TEST_F_TIMEOUT(reserve, sleeping_epoll_keeps_reservation, 90)
+{
+	struct pollfd pfd = { .fd = self->lfd, .events = POLLIN };
+	long absent, late;
+	int round, c, s;
+	pthread_t t;
+	char b = 'q';
+
+	ASSERT_EQ(0, set_reserve("300000", "16"));
+	fcntl(self->lfd, F_SETFL, O_NONBLOCK);
+	for (round = 0; round < 2; round++) {
+		struct sleeper sl = { .lfd = self->lfd, .keep = round };
+
+		ASSERT_EQ(0, pipe(sl.ready));
+		ASSERT_EQ(0, pipe(sl.quit));
+		ASSERT_EQ(0, pthread_create(&t, NULL, sleeper_main, &sl));
+		ASSERT_EQ(1, read(sl.ready[0], &b, 1));
+		ASSERT_EQ(0, sl.ret);
+		/* ten bounds and a tenth since its visit (epoll_ctl's poll) */
+		usleep(3300 * 1000);
+		absent = fs_stat("steal_absent", -1);
+		late = fs_stat("steal_late", -1);
+		ASSERT_EQ(0, pin_to(1));
+		c = fs_connect_to(self->lfd);
+		ASSERT_LE(0, c);
+		ASSERT_EQ(0, wait_listen_local(1, round + 1));
+		s = accept_on(self->lfd, 0);
+		if (round) {
+			EXPECT_EQ(-EAGAIN, s);
+			if (s >= 0)
+				close(s);
+			/* Liveness, not timing: within a generous 20 s. */
+			EXPECT_EQ(1, poll(&pfd, 1, 20000));
+			s = accept_on(self->lfd, 0);
+			EXPECT_EQ(late + 1, fs_stat("steal_late", -1));
+			EXPECT_EQ(absent, fs_stat("steal_absent", -1));
+		} else {
+			EXPECT_EQ(absent + 1, fs_stat("steal_absent", -1));
+		}
+		ASSERT_LE(0, s);
+		EXPECT_EQ(1, incoming_cpu(s));
+		close(s);
+		close(c);
+		ASSERT_EQ(1, write(sl.quit[1], &b, 1));
+		pthread_join(t, NULL);
+		close(sl.ready[0]);
+		close(sl.ready[1]);
+		close(sl.quit[0]);
+		close(sl.quit[1]);
+	}
 }
 
 /*
