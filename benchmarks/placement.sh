@@ -1053,7 +1053,7 @@ for rep in $(seq "$repeats"); do
 				steal_absent steal_long steal_late reserve_expired \
 				connect_class connect_fallback rx_steered rx_elsewhere \
 				est_local est_hit_local est_hit_remote est_handover \
-				est_global; do
+				est_global est_usual_skip; do
 				[ -n "${a[fs_$k]:-}" ] || continue
 				v=fs_$k
 				d=$((a[$v] - ${b[$v]:-0}))
