@@ -1260,8 +1260,10 @@ static long sockstat_tw(void)
  * With established armed, a TIME_WAIT socket is counted on its CPU
  * (tw_count_local), not in the netns's shared tw_refcount, and the count
  * keeps its meaning: /proc/net/sockstat lists it, and net.ipv4.
- * tcp_max_tw_buckets still holds, exactly (the rest of the connections
- * close without TIME_WAIT: TCPTimeWaitOverflow). Killing them (ss -K)
+ * tcp_max_tw_buckets still holds as on vanilla: exactly, but for one
+ * socket per other CPU made at the same moment (the rest of the
+ * connections close without TIME_WAIT: TCPTimeWaitOverflow, and every
+ * connection is one or the other). Killing them (ss -K)
  * takes them off the count again. The control: with established off,
  * nothing is counted per CPU, and the same holds.
  */
@@ -1307,18 +1309,25 @@ TEST_F_TIMEOUT(est, time_wait_counted_per_cpu, 120)
 				break;
 			usleep(10000);
 		}
-		EXPECT_EQ(limit, sockstat_tw() - tw0);
-		EXPECT_EQ(n - limit, fs_tcpext("TCPTimeWaitOverflow") - over0);
-		EXPECT_EQ(round ? limit : 0, total("tw_count_local") - counted);
+		/*
+		 * inet_twsk_alloc() tests the limit before the socket is
+		 * counted, here as on vanilla: a TIME_WAIT socket made at the
+		 * same moment on each other CPU may pass it.
+		 */
+		made = sockstat_tw() - tw0;
+		EXPECT_LE(limit, made);
+		EXPECT_GE(limit + self->ncpu - 1, made);
+		EXPECT_EQ(n - made, fs_tcpext("TCPTimeWaitOverflow") - over0);
+		EXPECT_EQ(round ? made : 0, total("tw_count_local") - counted);
 
 		/* The peer's FINs take them from FIN_WAIT2 to TIME_WAIT. */
 		ASSERT_EQ(0, peer_do(&p2, -1));
 		for (ms = 0; ms < 5000; ms += 100) {
-			if (ss_state(false, "time-wait", "sport", port) >= limit)
+			if (ss_state(false, "time-wait", "sport", port) >= made)
 				break;
 			usleep(100000);
 		}
-		EXPECT_EQ(limit, ss_state(true, "time-wait", "sport", port));
+		EXPECT_EQ(made, ss_state(true, "time-wait", "sport", port));
 		EXPECT_EQ(tw0, sockstat_tw());
 		peer_stop(&p2);
 		close(lfd);
